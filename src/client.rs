@@ -1,0 +1,322 @@
+//! reinit when it is not PID 1: FreeBSD's `init 0|1|6|c|q|r` (COMPAT_SYSV_INIT), `reinit kenv`,
+//! and the internal `sulogin` helper that single-user mode runs in front of the shell.
+
+use std::ffi::CString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{self, KenvError};
+use crate::kernel::{Sig, REROOT_SIGNAL};
+use crate::passwd::{self, Outcome, RootPassword};
+
+/// A failed client command.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Only root may signal init (checked first, as init.c does).
+    #[error("{0}: Operation not permitted (run as root)")]
+    NotRoot(String),
+    /// `init` with no argument, as a normal process.
+    #[error("already running")]
+    AlreadyRunning,
+    /// An unknown run level.
+    #[error("invalid run-level `{0}'")]
+    InvalidRunLevel(String),
+    /// kill(2) on PID 1 failed.
+    #[error("cannot signal init: {0}")]
+    Signal(#[source] nix::errno::Errno),
+    /// A bad kenv name or value.
+    #[error(transparent)]
+    Kenv(#[from] KenvError),
+    /// The kenv store could not be read or written.
+    #[error("kenv store {path}: {source}")]
+    Store {
+        /// The store.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A kenv variable is not set.
+    #[error("unable to get {0}")]
+    NotSet(String),
+    /// kenv(2) failed (FreeBSD).
+    #[error("kenv {name}: {errno}")]
+    KenvCall {
+        /// The variable.
+        name: String,
+        /// The errno.
+        errno: nix::errno::Errno,
+    },
+    /// Wrong arguments.
+    #[error("usage: {0}")]
+    Usage(&'static str),
+}
+
+const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit --version";
+
+/// The run-level letters and the signals they send to PID 1 (init.c, COMPAT_SYSV_INIT).
+#[must_use]
+pub fn runlevel_signal(level: &str) -> Option<i32> {
+    Some(match level {
+        "0" => libc::SIGUSR2,
+        "1" => libc::SIGTERM,
+        "6" => libc::SIGINT,
+        "c" => libc::SIGTSTP,
+        "q" => libc::SIGHUP,
+        "r" => REROOT_SIGNAL,
+        _ => return None,
+    })
+}
+
+/// Run the client with `args` (argv without argv\[0\]); prints errors, returns the status.
+#[must_use]
+pub fn main(args: &[String]) -> ExitCode {
+    crate::log::init_client();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("reinit: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, ClientError> {
+    let first = args.first().map(String::as_str);
+    match first {
+        Some("--version" | "-V") => {
+            println!("reinit {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("kenv") => kenv(&args[1..]),
+        Some("sulogin") => Ok(sulogin(&args[1..])),
+        _ => {
+            if !nix::unistd::getuid().is_root() {
+                return Err(ClientError::NotRoot(first.unwrap_or("init").to_owned()));
+            }
+            let Some(level) = first else {
+                return Err(ClientError::AlreadyRunning);
+            };
+            let sig = runlevel_signal(level)
+                .ok_or_else(|| ClientError::InvalidRunLevel(level.to_owned()))?;
+            let sig = nix::sys::signal::Signal::try_from(sig).map_err(ClientError::Signal)?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), sig)
+                .map_err(ClientError::Signal)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `reinit kenv`: list; `kenv NAME`: print; `kenv NAME=VALUE`: set; `kenv -u NAME`: unset.
+fn kenv(args: &[String]) -> Result<ExitCode, ClientError> {
+    match args {
+        [] => {
+            for (k, v) in platform::list()? {
+                println!("{k}=\"{v}\"");
+            }
+        }
+        [u, name] if u == "-u" => {
+            config::check_name(name)?;
+            platform::unset(name)?;
+        }
+        [arg] => match arg.split_once('=') {
+            Some((name, value)) => {
+                config::check_name(name)?;
+                platform::set(name, value)?;
+            }
+            None => {
+                config::check_name(arg)?;
+                match platform::get(arg)? {
+                    Some(v) => println!("{v}"),
+                    None => return Err(ClientError::NotSet(arg.clone())),
+                }
+            }
+        },
+        _ => return Err(ClientError::Usage(USAGE)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(target_os = "linux")]
+mod platform {
+    //! kenv on Linux: the runtime store over the kernel command line.
+    use std::fs;
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::path::Path;
+
+    use super::ClientError;
+    use crate::config::{self, StoreEntry, KENV_STORE};
+    use crate::kernel::linux::cmdline_kenv;
+
+    fn store_err(source: std::io::Error) -> ClientError {
+        ClientError::Store {
+            path: KENV_STORE.into(),
+            source,
+        }
+    }
+
+    fn read_store() -> Result<Vec<StoreEntry>, ClientError> {
+        match fs::read_to_string(KENV_STORE) {
+            Ok(t) => Ok(config::parse_store(&t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Rewrite the store atomically with one more entry.
+    fn append(entry: StoreEntry) -> Result<(), ClientError> {
+        let mut entries = read_store()?;
+        let key = match &entry {
+            StoreEntry::Set(k, _) | StoreEntry::Unset(k) => k.clone(),
+        };
+        entries.retain(|e| !matches!(e, StoreEntry::Set(k, _) | StoreEntry::Unset(k) if *k == key));
+        entries.push(entry);
+        let path = Path::new(KENV_STORE);
+        let dir = path.parent().unwrap_or(Path::new("/dev"));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(store_err)?;
+        let tmp = dir.join(format!("kenv.{}", std::process::id()));
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(store_err)?;
+        for e in &entries {
+            let line = match e {
+                StoreEntry::Set(k, v) => format!("{k}={v}\n"),
+                StoreEntry::Unset(k) => format!("-{k}\n"),
+            };
+            f.write_all(line.as_bytes()).map_err(store_err)?;
+        }
+        f.sync_all().map_err(store_err)?;
+        fs::rename(&tmp, path).map_err(store_err)
+    }
+
+    pub fn set(name: &str, value: &str) -> Result<(), ClientError> {
+        if value.contains('\n') {
+            return Err(ClientError::Usage("kenv values cannot contain a newline"));
+        }
+        append(StoreEntry::Set(name.into(), value.into()))
+    }
+
+    pub fn unset(name: &str) -> Result<(), ClientError> {
+        append(StoreEntry::Unset(name.into()))
+    }
+
+    pub fn get(name: &str) -> Result<Option<String>, ClientError> {
+        Ok(config::lookup(&read_store()?, &cmdline_kenv(), name))
+    }
+
+    pub fn list() -> Result<Vec<(String, String)>, ClientError> {
+        Ok(config::effective(&read_store()?, &cmdline_kenv()))
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+mod platform {
+    //! kenv on FreeBSD: kenv(2).
+    use super::ClientError;
+    use crate::kernel::freebsd;
+
+    fn err(name: &str, errno: nix::errno::Errno) -> ClientError {
+        ClientError::KenvCall {
+            name: name.into(),
+            errno,
+        }
+    }
+
+    pub fn set(name: &str, value: &str) -> Result<(), ClientError> {
+        freebsd::kenv_set(name, value).map_err(|e| err(name, e))
+    }
+
+    pub fn unset(name: &str) -> Result<(), ClientError> {
+        freebsd::kenv_unset(name).map_err(|e| err(name, e))
+    }
+
+    pub fn get(name: &str) -> Result<Option<String>, ClientError> {
+        Ok(freebsd::kenv_get(name))
+    }
+
+    pub fn list() -> Result<Vec<(String, String)>, ClientError> {
+        freebsd::kenv_dump().map_err(|e| err("(dump)", e))
+    }
+}
+
+/// The single-user helper: `reinit sulogin DB SHELL`. Asks root's password when root has
+/// one, then becomes the shell (`-sh`); exits 0 (go multi-user) on an empty line or EOF.
+fn sulogin(args: &[String]) -> ExitCode {
+    let (db, shell) = match args {
+        [db, shell] => (Path::new(db), Path::new(shell)),
+        _ => return ExitCode::from(2),
+    };
+    match passwd::root_password(db) {
+        Ok(RootPassword::Hash(h)) => {
+            println!("Enter root password, or ^D to go multi-user");
+            if passwd::ask_on_console(&h) == Outcome::MultiUser {
+                return ExitCode::SUCCESS;
+            }
+        }
+        Ok(RootPassword::Locked) => {
+            println!("Enter root password, or ^D to go multi-user");
+            if passwd::ask_locked_on_console() == Outcome::MultiUser {
+                return ExitCode::SUCCESS;
+            }
+        }
+        Ok(RootPassword::None) => {}
+        Err(e) => eprintln!("reinit: {e}; starting the shell"),
+    }
+    exec_shell(shell)
+}
+
+/// Become the login shell `-sh`; fall back to /bin/sh. Returns only if both fail.
+fn exec_shell(shell: &Path) -> ExitCode {
+    let argv = [c"-sh".to_owned()];
+    for sh in [shell, Path::new("/bin/sh")] {
+        if let Ok(p) = CString::new(sh.as_os_str().as_encoded_bytes()) {
+            let Err(e) = nix::unistd::execv(&p, &argv);
+            eprintln!("reinit: cannot exec {}: {e}", sh.display());
+        }
+    }
+    ExitCode::from(1)
+}
+
+/// The signal a letter sends, by name (for tests and messages).
+#[must_use]
+pub fn runlevel_sig(level: &str) -> Option<Sig> {
+    runlevel_signal(level).and_then(Sig::from_number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runlevels_map_as_freebsd() {
+        assert_eq!(runlevel_sig("0"), Some(Sig::Usr2));
+        assert_eq!(runlevel_sig("1"), Some(Sig::Term));
+        assert_eq!(runlevel_sig("6"), Some(Sig::Int));
+        assert_eq!(runlevel_sig("c"), Some(Sig::Tstp));
+        assert_eq!(runlevel_sig("q"), Some(Sig::Hup));
+        assert_eq!(runlevel_sig("r"), Some(Sig::Reroot));
+        assert_eq!(runlevel_sig("5"), None);
+        assert_eq!(runlevel_sig("qq"), None);
+    }
+
+    #[test]
+    fn client_errors_read_well() {
+        assert_eq!(ClientError::AlreadyRunning.to_string(), "already running");
+        assert_eq!(
+            ClientError::InvalidRunLevel("x".into()).to_string(),
+            "invalid run-level `x'"
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! Configuration: the file paths init uses (FreeBSD's `pathnames.h`), the kernel environment
+//! keys it reads, and the Linux stand-in for kenv (kernel command line + runtime store).
+//!
+//! Parsing is split as ripgrep splits its flags: this module turns raw text into plain values
+//! and does no I/O beyond what the caller hands it, so every parser is unit-tested on strings.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every path PID 1 uses. Defaults are FreeBSD's `pathnames.h`; tests relocate them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The boot script (`_PATH_RUNCOM`); kenv `init_rc` overrides it.
+    pub rc: PathBuf,
+    /// The shutdown script (`_PATH_RUNDOWN`).
+    pub rc_shutdown: PathBuf,
+    /// Run last before reboot(2) (`_PATH_RUNFINAL`).
+    pub rc_final: PathBuf,
+    /// The terminal table.
+    pub ttys: PathBuf,
+    /// The console device.
+    pub console: PathBuf,
+    /// Where terminal devices live (`/dev/<name>`).
+    pub dev: PathBuf,
+    /// Log file when there is no console (`_PATH_INITLOG`).
+    pub init_log: PathBuf,
+    /// The password database (`/etc/master.passwd` on FreeBSD, `/etc/shadow` on Linux).
+    pub passwd_db: PathBuf,
+    /// The default shell (`_PATH_BSHELL`); kenv `init_shell` overrides it.
+    pub shell: PathBuf,
+    /// The Linux runtime kenv store (kept under /dev so it survives a root switch).
+    pub kenv_store: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            rc: "/etc/rc".into(),
+            rc_shutdown: "/etc/rc.shutdown".into(),
+            rc_final: "/etc/rc.final".into(),
+            ttys: "/etc/ttys".into(),
+            console: "/dev/console".into(),
+            dev: "/dev".into(),
+            init_log: "/var/log/init.log".into(),
+            passwd_db: crate::passwd::default_db_path().to_path_buf(),
+            shell: "/bin/sh".into(),
+            kenv_store: KENV_STORE.into(),
+        }
+    }
+}
+
+impl Paths {
+    /// Every default path placed under `root` (for tests and chroots).
+    #[must_use]
+    pub fn under(root: &Path) -> Self {
+        let d = Paths::default();
+        let re = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+        Paths {
+            rc: re(&d.rc),
+            rc_shutdown: re(&d.rc_shutdown),
+            rc_final: re(&d.rc_final),
+            ttys: re(&d.ttys),
+            console: re(&d.console),
+            dev: re(&d.dev),
+            init_log: re(&d.init_log),
+            passwd_db: re(&d.passwd_db),
+            shell: re(&d.shell),
+            kenv_store: re(&d.kenv_store),
+        }
+    }
+}
+
+/// The Linux runtime kenv store.
+pub const KENV_STORE: &str = "/dev/.reinit/kenv";
+
+/// The kenv keys reinit reads. FreeBSD's own names are kept; reinit's own keys share the
+/// `reinit.` prefix.
+pub mod keys {
+    /// Colon-separated list of init programs to try after a reroot.
+    pub const INIT_PATH: &str = "init_path";
+    /// A script run before anything else; failure means single-user.
+    pub const INIT_SCRIPT: &str = "init_script";
+    /// A directory to chroot into before starting.
+    pub const INIT_CHROOT: &str = "init_chroot";
+    /// The shell for scripts and single-user mode (read again at every use).
+    pub const INIT_SHELL: &str = "init_shell";
+    /// A program that replaces PID 1 at start-up.
+    pub const INIT_EXEC: &str = "init_exec";
+    /// Replaces /etc/rc.
+    pub const INIT_RC: &str = "init_rc";
+    /// Linux: hard timeout of /etc/rc.shutdown in seconds (FreeBSD uses the sysctl
+    /// `kern.init_shutdown_timeout`).
+    pub const SHUTDOWN_TIMEOUT: &str = "reinit.shutdown_timeout";
+    /// Every key reinit reads, for `reinit check` and the documentation.
+    pub const ALL: [&str; 7] = [
+        INIT_PATH,
+        INIT_SCRIPT,
+        INIT_CHROOT,
+        INIT_SHELL,
+        INIT_EXEC,
+        INIT_RC,
+        SHUTDOWN_TIMEOUT,
+    ];
+}
+
+/// Default hard timeout of /etc/rc.shutdown (FreeBSD `DEATH_SCRIPT`).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long to wait for processes to die after SIGTERM, and again after SIGKILL
+/// (FreeBSD `DEATH_WATCH`).
+pub const DEATH_WATCH: Duration = Duration::from_secs(10);
+/// How long to wait before retrying something that failed, so the console can be read
+/// (FreeBSD `STALL_TIMEOUT`).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A bad kenv value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KenvError {
+    /// A number was expected.
+    #[error("kenv {key}={value}: not a whole number of seconds")]
+    NotSeconds {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A path was expected to be absolute.
+    #[error("kenv {key}={value}: not an absolute path")]
+    NotAbsolute {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A name is not usable as a kenv key.
+    #[error("kenv name `{0}` is empty or contains `=` or whitespace")]
+    BadName(String),
+    /// The shutdown timeout is below FreeBSD's minimum of 2 s.
+    #[error("kenv {key}={value}: below the minimum of 2 seconds")]
+    TooShort {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+}
+
+/// Parse a timeout in whole seconds. FreeBSD ignores values below 2; so does this.
+pub fn parse_shutdown_timeout(key: &str, value: &str) -> Result<Duration, KenvError> {
+    let secs: u64 = value.trim().parse().map_err(|_| KenvError::NotSeconds {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })?;
+    if secs < 2 {
+        return Err(KenvError::TooShort {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// Parse an absolute path value (init_shell, init_rc, init_script, init_exec, init_chroot).
+pub fn parse_abs_path(key: &str, value: &str) -> Result<PathBuf, KenvError> {
+    if value.starts_with('/') {
+        Ok(PathBuf::from(value))
+    } else {
+        Err(KenvError::NotAbsolute {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// Check that a kenv name is usable.
+pub fn check_name(name: &str) -> Result<(), KenvError> {
+    if name.is_empty() || name.contains('=') || name.chars().any(char::is_whitespace) {
+        Err(KenvError::BadName(name.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+/// The `key=value` words of a Linux kernel command line, in order. Double quotes group words
+/// (`key="a b"`), as the kernel's own parser does. Words without `=` are flags and are not
+/// kenv; everything after a lone `--` belongs to init's argv, not to kenv.
+#[must_use]
+pub fn parse_cmdline(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for word in split_cmdline(text) {
+        if word == "--" {
+            break;
+        }
+        if let Some((k, v)) = word.split_once('=') {
+            if !k.is_empty() {
+                out.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Split a kernel command line into words, honouring double quotes (which are removed).
+fn split_cmdline(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut have = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                have = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if have {
+                    words.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                have = true;
+            }
+        }
+    }
+    if have {
+        words.push(cur);
+    }
+    words
+}
+
+/// One line of the runtime store: `key=value` (value to end of line) or `-key` (unset, hiding
+/// a command-line value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEntry {
+    /// Set.
+    Set(String, String),
+    /// Unset.
+    Unset(String),
+}
+
+/// Parse the runtime store. Later lines win. Malformed lines are skipped.
+#[must_use]
+pub fn parse_store(text: &str) -> Vec<StoreEntry> {
+    text.lines()
+        .filter_map(|l| {
+            if let Some(k) = l.strip_prefix('-') {
+                return (!k.is_empty()).then(|| StoreEntry::Unset(k.to_owned()));
+            }
+            let (k, v) = l.split_once('=')?;
+            (!k.is_empty()).then(|| StoreEntry::Set(k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// Look a key up: the runtime store first (last entry wins, `-key` hides), then the command
+/// line (last occurrence wins, as the kernel's own parameters do).
+#[must_use]
+pub fn lookup(store: &[StoreEntry], cmdline: &[(String, String)], key: &str) -> Option<String> {
+    for e in store.iter().rev() {
+        match e {
+            StoreEntry::Set(k, v) if k == key => return Some(v.clone()),
+            StoreEntry::Unset(k) if k == key => return None,
+            _ => {}
+        }
+    }
+    cmdline
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
+/// Every effective variable, sorted by name (for `reinit kenv` with no argument).
+#[must_use]
+pub fn effective(store: &[StoreEntry], cmdline: &[(String, String)]) -> Vec<(String, String)> {
+    let mut names: Vec<&str> = cmdline.iter().map(|(k, _)| k.as_str()).collect();
+    names.extend(store.iter().map(|e| match e {
+        StoreEntry::Set(k, _) | StoreEntry::Unset(k) => k.as_str(),
+    }));
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|k| lookup(store, cmdline, k).map(|v| (k.to_owned(), v)))
+        .collect()
+}
+
+/// The shell to use: kenv `init_shell` when it is an absolute path, else the default.
+#[must_use]
+pub fn shell(kenv_value: Option<String>, default: &Path) -> PathBuf {
+    match kenv_value {
+        Some(v) => parse_abs_path(keys::INIT_SHELL, &v).unwrap_or_else(|e| {
+            tracing::warn!("{e}; using {}", default.display());
+            default.to_path_buf()
+        }),
+        None => default.to_path_buf(),
+    }
+}
+
+/// The environment every script child gets (init.c gives scripts only what the "daemon"
+/// login class sets; reinit documents a fixed minimal one).
+#[must_use]
+pub fn script_env() -> Vec<(String, String)> {
+    vec![
+        ("HOME".into(), "/".into()),
+        ("PATH".into(), "/sbin:/bin:/usr/sbin:/usr/bin".into()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cmdline_words_and_quotes() {
+        let c = parse_cmdline(
+            "BOOT_IMAGE=/vmlinuz root=/dev/vda ro quiet init_shell=/bin/ash x=\"a b\" reinit.shutdown_timeout=7 -- init_rc=/no",
+        );
+        assert_eq!(
+            c,
+            vec![
+                ("BOOT_IMAGE".into(), "/vmlinuz".into()),
+                ("root".into(), "/dev/vda".into()),
+                ("init_shell".into(), "/bin/ash".into()),
+                ("x".into(), "a b".into()),
+                ("reinit.shutdown_timeout".into(), "7".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn cmdline_edge_cases() {
+        assert!(parse_cmdline("").is_empty());
+        assert!(parse_cmdline("   \n").is_empty());
+        assert_eq!(parse_cmdline("=x a==b"), vec![("a".into(), "=b".into())]);
+        // Unterminated quote: the rest is one word, as the kernel does.
+        assert_eq!(parse_cmdline("k=\"a b"), vec![("k".into(), "a b".into())]);
+    }
+
+    #[test]
+    fn store_overrides_cmdline_and_unset_hides() {
+        let cmd = parse_cmdline("a=1 b=2 a=3");
+        let store = parse_store("b=20\nc=x=y\n-a\nbad line\n=novalue\n");
+        assert_eq!(lookup(&store, &cmd, "a"), None);
+        assert_eq!(lookup(&store, &cmd, "b").as_deref(), Some("20"));
+        assert_eq!(lookup(&store, &cmd, "c").as_deref(), Some("x=y"));
+        assert_eq!(lookup(&[], &cmd, "a").as_deref(), Some("3"));
+        assert_eq!(
+            effective(&store, &cmd),
+            vec![("b".into(), "20".into()), ("c".into(), "x=y".into())]
+        );
+        let store = parse_store("-a\na=5\n");
+        assert_eq!(lookup(&store, &cmd, "a").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn bad_values_have_named_errors() {
+        assert_eq!(
+            parse_shutdown_timeout("reinit.shutdown_timeout", "soon")
+                .unwrap_err()
+                .to_string(),
+            "kenv reinit.shutdown_timeout=soon: not a whole number of seconds"
+        );
+        assert!(matches!(
+            parse_shutdown_timeout("k", "1"),
+            Err(KenvError::TooShort { .. })
+        ));
+        assert_eq!(
+            parse_shutdown_timeout("k", " 30 ").unwrap(),
+            Duration::from_secs(30)
+        );
+        assert!(matches!(
+            parse_abs_path("init_shell", "sh"),
+            Err(KenvError::NotAbsolute { .. })
+        ));
+        assert!(check_name("a b").is_err());
+        assert!(check_name("a=b").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name("vfs.root.mountfrom").is_ok());
+    }
+
+    #[test]
+    fn shell_falls_back_on_bad_value() {
+        let d = Path::new("/bin/sh");
+        assert_eq!(shell(None, d), d);
+        assert_eq!(shell(Some("ash".into()), d), d);
+        assert_eq!(shell(Some("/bin/ash".into()), d), Path::new("/bin/ash"));
+    }
+
+    #[test]
+    fn paths_relocate() {
+        let p = Paths::under(Path::new("/tmp/x"));
+        assert_eq!(p.rc, Path::new("/tmp/x/etc/rc"));
+        assert_eq!(p.console, Path::new("/tmp/x/dev/console"));
+    }
+}

@@ -1,0 +1,405 @@
+//! A complete, scripted [`Kernel`] for unit tests.
+//!
+//! It records every call, in order, as one typed [`Call`] log that a test can assert whole, and
+//! it plays back [`Event`]s (signals, child exits, passing time) that the test queues. Children
+//! do not run: `spawn` hands out pids from 100 upwards and records the spec. When the event queue
+//! is empty, [`Kernel::wait`] answers [`Wake::Exhausted`] so that the state machine stops.
+//!
+//! Failures are injected per call kind ([`FakeKernel::fail`]) and a panic can be injected into
+//! the n-th spawn ([`FakeKernel::panic_on_spawn`]) to prove that a panicking state lands in
+//! single-user mode.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use super::{
+    ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, Sig,
+    SpawnSpec, Wake,
+};
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// [`Kernel::start`].
+    Start,
+    /// [`Kernel::early_mounts`].
+    EarlyMounts,
+    /// [`Kernel::spawn`], with the pid handed out (0 if it failed).
+    Spawn(SpawnSpec, Pid),
+    /// [`Kernel::kill`].
+    Kill(KillTarget, KillSig),
+    /// [`Kernel::sync`].
+    Sync,
+    /// [`Kernel::revoke`].
+    Revoke(PathBuf),
+    /// [`Kernel::reboot`].
+    Reboot(RebootHow),
+    /// [`Kernel::exec`].
+    Exec(PathBuf, Vec<String>),
+    /// [`Kernel::chroot`].
+    Chroot(PathBuf),
+    /// [`Kernel::raise_securelevel`].
+    RaiseSecurelevel,
+    /// [`Kernel::wait`] with its timeout (waits are recorded so tests can see bounded waits).
+    Wait(Option<Duration>),
+}
+
+/// The kinds of calls that can be made to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// spawn
+    Spawn,
+    /// kill
+    Kill,
+    /// revoke
+    Revoke,
+    /// reboot
+    Reboot,
+    /// exec
+    Exec,
+    /// chroot
+    Chroot,
+    /// start
+    Start,
+}
+
+/// Something that happens while PID 1 waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A signal arrives.
+    Signal(Sig),
+    /// A child changes state (SIGCHLD is delivered).
+    Exit(Pid, ChildStatus),
+    /// Time passes without any signal.
+    Tick(Duration),
+}
+
+/// The fake kernel. See the module documentation.
+#[derive(Debug, Default)]
+pub struct FakeKernel {
+    calls: Vec<Call>,
+    events: VecDeque<Event>,
+    reapable: VecDeque<(Pid, ChildStatus)>,
+    live: BTreeSet<Pid>,
+    next_pid: Pid,
+    clock: Duration,
+    failures: HashMap<CallKind, VecDeque<Errno>>,
+    spawn_count: usize,
+    panic_on_spawn: Option<usize>,
+    kenv: HashMap<String, String>,
+    missing_ttys: BTreeSet<PathBuf>,
+    consoles: Vec<String>,
+    shutdown_timeout: Option<Duration>,
+    /// Children that ignore SIGTERM (they die only of SIGKILL).
+    stubborn: BTreeSet<Pid>,
+    /// Children that survive even SIGKILL (stuck in the kernel).
+    unkillable: BTreeSet<Pid>,
+}
+
+impl FakeKernel {
+    /// A fresh fake kernel: no events, no children, clock at 0, pids from 100.
+    #[must_use]
+    pub fn new() -> Self {
+        FakeKernel {
+            next_pid: 100,
+            ..FakeKernel::default()
+        }
+    }
+
+    /// The ordered call log.
+    #[must_use]
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+
+    /// The call log without [`Call::Wait`] entries.
+    #[must_use]
+    pub fn actions(&self) -> Vec<Call> {
+        self.calls
+            .iter()
+            .filter(|c| !matches!(c, Call::Wait(_)))
+            .cloned()
+            .collect()
+    }
+
+    /// The specs of every spawn, in order, with their pids.
+    #[must_use]
+    pub fn spawns(&self) -> Vec<(SpawnSpec, Pid)> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Spawn(s, p) => Some((s.clone(), *p)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Forget the calls recorded so far.
+    pub fn clear_calls(&mut self) {
+        self.calls.clear();
+    }
+
+    /// Queue an event.
+    pub fn push(&mut self, event: Event) -> &mut Self {
+        self.events.push_back(event);
+        self
+    }
+
+    /// Queue a signal.
+    pub fn signal(&mut self, sig: Sig) -> &mut Self {
+        self.push(Event::Signal(sig))
+    }
+
+    /// Queue a child exit with a status.
+    pub fn exit(&mut self, pid: Pid, status: ChildStatus) -> &mut Self {
+        self.push(Event::Exit(pid, status))
+    }
+
+    /// Queue passing time.
+    pub fn tick(&mut self, d: Duration) -> &mut Self {
+        self.push(Event::Tick(d))
+    }
+
+    /// Make the next call of `kind` fail with `errno` (queued: call several times for several).
+    pub fn fail(&mut self, kind: CallKind, errno: Errno) -> &mut Self {
+        self.failures.entry(kind).or_default().push_back(errno);
+        self
+    }
+
+    /// Panic inside the n-th spawn (0-based), as a bug in a state function would.
+    pub fn panic_on_spawn(&mut self, n: usize) -> &mut Self {
+        self.panic_on_spawn = Some(n);
+        self
+    }
+
+    /// Set a kernel environment variable.
+    pub fn set_kenv(&mut self, name: &str, value: &str) -> &mut Self {
+        self.kenv.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Pretend a terminal device does not exist.
+    pub fn remove_tty(&mut self, path: &Path) -> &mut Self {
+        self.missing_ttys.insert(path.to_path_buf());
+        self
+    }
+
+    /// Set the console device names.
+    pub fn set_consoles(&mut self, names: &[&str]) -> &mut Self {
+        self.consoles = names.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Set the platform shutdown timeout.
+    pub fn set_shutdown_timeout(&mut self, d: Duration) -> &mut Self {
+        self.shutdown_timeout = Some(d);
+        self
+    }
+
+    /// Make a child ignore SIGTERM.
+    pub fn stubborn(&mut self, pid: Pid) -> &mut Self {
+        self.stubborn.insert(pid);
+        self
+    }
+
+    /// Make a child survive SIGKILL.
+    pub fn unkillable(&mut self, pid: Pid) -> &mut Self {
+        self.unkillable.insert(pid);
+        self
+    }
+
+    /// Pids spawned and not yet reaped.
+    #[must_use]
+    pub fn live(&self) -> Vec<Pid> {
+        self.live.iter().copied().collect()
+    }
+
+    /// The fake clock.
+    #[must_use]
+    pub fn clock(&self) -> Duration {
+        self.clock
+    }
+
+    fn injected(&mut self, kind: CallKind) -> Option<Errno> {
+        self.failures.get_mut(&kind).and_then(VecDeque::pop_front)
+    }
+
+    /// A killed child dies at once: it becomes reapable.
+    fn deliver(&mut self, pid: Pid, sig: KillSig) {
+        let dies = match sig {
+            KillSig::Kill => !self.unkillable.contains(&pid),
+            KillSig::Term | KillSig::Hup => !self.stubborn.contains(&pid),
+            KillSig::Cont => false,
+        };
+        if dies && self.live.contains(&pid) && !self.reapable.iter().any(|(p, _)| *p == pid) {
+            self.reapable
+                .push_back((pid, ChildStatus::Signaled(sig.number())));
+        }
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn start(&mut self) -> Result<(), KernelError> {
+        self.calls.push(Call::Start);
+        match self.injected(CallKind::Start) {
+            Some(e) => Err(KernelError::new("setsid", None, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn early_mounts(&mut self) -> Vec<KernelError> {
+        self.calls.push(Call::EarlyMounts);
+        Vec::new()
+    }
+
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
+        let n = self.spawn_count;
+        self.spawn_count += 1;
+        if let Some(e) = self.injected(CallKind::Spawn) {
+            self.calls.push(Call::Spawn(spec.clone(), 0));
+            return Err(KernelError::new("execve", Some(&spec.path), e));
+        }
+        #[allow(clippy::panic)] // The injected fault this fake exists to provide.
+        if self.panic_on_spawn == Some(n) {
+            panic!("injected panic in spawn #{n}");
+        }
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        self.live.insert(pid);
+        self.calls.push(Call::Spawn(spec.clone(), pid));
+        Ok(pid)
+    }
+
+    fn reap(&mut self) -> Reaped {
+        match self.reapable.pop_front() {
+            Some((pid, status)) => {
+                if !matches!(status, ChildStatus::Stopped(_)) {
+                    self.live.remove(&pid);
+                }
+                Reaped::Child(pid, status)
+            }
+            None if self.live.is_empty() => Reaped::NoChildren,
+            None => Reaped::Nothing,
+        }
+    }
+
+    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
+        self.calls.push(Call::Kill(target, sig));
+        if let Some(e) = self.injected(CallKind::Kill) {
+            return Err(KernelError::new("kill", None, e));
+        }
+        match target {
+            KillTarget::Pid(pid) => {
+                if !self.live.contains(&pid) {
+                    return Err(KernelError::new("kill", None, Errno::ESRCH));
+                }
+                self.deliver(pid, sig);
+            }
+            KillTarget::All => {
+                if self.live.is_empty() {
+                    return Err(KernelError::new("kill", None, Errno::ESRCH));
+                }
+                for pid in self.live() {
+                    self.deliver(pid, sig);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        self.calls.push(Call::Wait(timeout));
+        if !self.reapable.is_empty() {
+            return Wake::Signals(vec![Sig::Chld]);
+        }
+        match self.events.pop_front() {
+            None => Wake::Exhausted,
+            Some(Event::Signal(s)) => Wake::Signals(vec![s]),
+            Some(Event::Exit(pid, status)) => {
+                if self.live.contains(&pid) {
+                    self.reapable.push_back((pid, status));
+                }
+                Wake::Signals(vec![Sig::Chld])
+            }
+            Some(Event::Tick(d)) => {
+                self.clock += d;
+                Wake::Timeout
+            }
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.clock
+    }
+
+    fn sync(&mut self) {
+        self.calls.push(Call::Sync);
+    }
+
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::Revoke(path.to_path_buf()));
+        match self.injected(CallKind::Revoke) {
+            Some(e) => Err(KernelError::new("revoke", Some(path), e)),
+            None => Ok(()),
+        }
+    }
+
+    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
+        self.calls.push(Call::Reboot(how));
+        match self.injected(CallKind::Reboot) {
+            Some(e) => Err(KernelError::new("reboot", None, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
+        self.calls.push(Call::Exec(path.to_path_buf(), argv.to_vec()));
+        let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
+        KernelError::new("execve", Some(path), errno)
+    }
+
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::Chroot(path.to_path_buf()));
+        match self.injected(CallKind::Chroot) {
+            Some(e) => Err(KernelError::new("chroot", Some(path), e)),
+            None => Ok(()),
+        }
+    }
+
+    fn kenv(&self, name: &str) -> Option<String> {
+        self.kenv.get(name).cloned()
+    }
+
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        self.shutdown_timeout
+    }
+
+    fn console_names(&self) -> Vec<String> {
+        self.consoles.clone()
+    }
+
+    fn tty_exists(&self, path: &Path) -> bool {
+        !self.missing_ttys.contains(path)
+    }
+
+    fn raise_securelevel(&mut self) {
+        self.calls.push(Call::RaiseSecurelevel);
+    }
+
+    fn processes(&self) -> Vec<ProcInfo> {
+        self.live
+            .iter()
+            .map(|&pid| ProcInfo {
+                pid,
+                name: format!("fake{pid}"),
+            })
+            .collect()
+    }
+
+    fn self_exe(&self) -> PathBuf {
+        PathBuf::from("/sbin/init")
+    }
+}

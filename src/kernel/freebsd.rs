@@ -1,0 +1,363 @@
+//! The FreeBSD kernel: kenv(2), sysctl, nmount(2) of devfs, revoke(2), reboot(2) with RB_*
+//! flags, `kern.proc` for the process list.
+//!
+//! This file is type-checked and linked for x86_64 and aarch64 FreeBSD in CI
+//! (`make freebsd`); its behaviour is specified by FreeBSD's init.c and exercised through the
+//! same state machine on Linux and on the fake kernel.
+
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int, c_void};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, Nmount};
+
+use super::unix::{self, Clock, SignalWaiter};
+use super::{Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake};
+use crate::config::Paths;
+
+extern "C" {
+    /// revoke(2); not in the libc crate.
+    fn revoke(path: *const c_char) -> c_int;
+}
+
+/// `RB_AUTOBOOT` (sys/reboot.h).
+const RB_AUTOBOOT: c_int = 0;
+
+/// The real FreeBSD kernel.
+pub struct FreeBsdKernel {
+    signals: SignalWaiter,
+    clock: Clock,
+    console: PathBuf,
+    init_log: PathBuf,
+}
+
+impl FreeBsdKernel {
+    /// Install signal handling and remember the paths used.
+    pub fn new(paths: &Paths) -> std::io::Result<Self> {
+        Ok(FreeBsdKernel {
+            signals: SignalWaiter::new()?,
+            clock: Clock::new(),
+            console: paths.console.clone(),
+            init_log: paths.init_log.clone(),
+        })
+    }
+}
+
+/// kenv(KENV_GET).
+#[must_use]
+pub fn kenv_get(name: &str) -> Option<String> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0u8; libc::KENV_MVALLEN as usize + 1];
+    // SAFETY: `name` is NUL-terminated; `buf` is writable for the length passed.
+    let n = unsafe {
+        libc::kenv(
+            libc::KENV_GET,
+            name.as_ptr(),
+            buf.as_mut_ptr().cast::<c_char>(),
+            buf.len() as c_int,
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    let s = CStr::from_bytes_until_nul(&buf).ok()?;
+    Some(s.to_string_lossy().into_owned())
+}
+
+/// kenv(KENV_SET).
+pub fn kenv_set(name: &str, value: &str) -> Result<(), Errno> {
+    let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    let value = CString::new(value).map_err(|_| Errno::EINVAL)?;
+    let len = value.as_bytes_with_nul().len() as c_int;
+    // SAFETY: both strings are NUL-terminated and outlive the call; the kernel only reads.
+    let rc = unsafe { libc::kenv(libc::KENV_SET, name.as_ptr(), value.as_ptr().cast_mut(), len) };
+    Errno::result(rc).map(drop)
+}
+
+/// kenv(KENV_UNSET).
+pub fn kenv_unset(name: &str) -> Result<(), Errno> {
+    let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `name` is NUL-terminated; no value buffer is used.
+    let rc = unsafe { libc::kenv(libc::KENV_UNSET, name.as_ptr(), std::ptr::null_mut(), 0) };
+    Errno::result(rc).map(drop)
+}
+
+/// kenv(KENV_DUMP): every variable, sorted.
+pub fn kenv_dump() -> Result<Vec<(String, String)>, Errno> {
+    // SAFETY: a NULL buffer with length 0 asks for the size only.
+    let size = unsafe { libc::kenv(libc::KENV_DUMP, std::ptr::null(), std::ptr::null_mut(), 0) };
+    let size = Errno::result(size)?;
+    let mut buf = vec![0u8; size as usize + 1];
+    // SAFETY: `buf` is writable for the length passed.
+    let n = unsafe {
+        libc::kenv(
+            libc::KENV_DUMP,
+            std::ptr::null(),
+            buf.as_mut_ptr().cast::<c_char>(),
+            buf.len() as c_int,
+        )
+    };
+    Errno::result(n)?;
+    let mut out: Vec<(String, String)> = buf
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .filter_map(|e| {
+            let s = String::from_utf8_lossy(e);
+            s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// sysctlbyname for an int.
+fn sysctl_int(name: &CStr) -> Option<c_int> {
+    let mut v: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>();
+    // SAFETY: `v` is a writable c_int and `len` its size.
+    let rc = unsafe {
+        libc::sysctlbyname(name.as_ptr(), (&raw mut v).cast::<c_void>(), &mut len, std::ptr::null(), 0)
+    };
+    (rc == 0).then_some(v)
+}
+
+/// sysctlbyname for a string.
+fn sysctl_string(name: &CStr) -> Option<String> {
+    let mut len: usize = 0;
+    // SAFETY: NULL old buffer asks for the size.
+    let rc = unsafe { libc::sysctlbyname(name.as_ptr(), std::ptr::null_mut(), &mut len, std::ptr::null(), 0) };
+    if rc != 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; len + 1];
+    let mut len = buf.len();
+    // SAFETY: `buf` is writable for `len` bytes.
+    let rc = unsafe {
+        libc::sysctlbyname(name.as_ptr(), buf.as_mut_ptr().cast::<c_void>(), &mut len, std::ptr::null(), 0)
+    };
+    if rc != 0 {
+        return None;
+    }
+    CStr::from_bytes_until_nul(&buf)
+        .ok()
+        .map(|s| s.to_string_lossy().into_owned())
+}
+
+/// Parse `kern.console` ("ttyv0,ttyu0,/ttyv0,ttyu0,": active consoles before the slash).
+#[must_use]
+pub fn parse_kern_console(v: &str) -> Vec<String> {
+    v.split('/')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Kernel for FreeBsdKernel {
+    fn start(&mut self) -> Result<(), KernelError> {
+        unix::start()?;
+        // SAFETY: a static NUL-terminated name.
+        let rc = unsafe { libc::setlogin(c"root".as_ptr()) };
+        if rc != 0 {
+            return Err(KernelError::new("setlogin", None, Errno::last()));
+        }
+        Ok(())
+    }
+
+    fn early_mounts(&mut self) -> Vec<KernelError> {
+        // init.c: mount devfs when /dev is on the root filesystem.
+        let same = match (std::fs::metadata("/"), std::fs::metadata("/dev")) {
+            (Ok(r), Ok(d)) => r.dev() == d.dev(),
+            _ => false,
+        };
+        if !same {
+            return Vec::new();
+        }
+        let r = Nmount::new()
+            .str_opt(c"fstype", c"devfs")
+            .str_opt(c"fspath", c"/dev")
+            .nmount(MntFlags::empty());
+        match r {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![KernelError::new("nmount devfs", Some(Path::new("/dev")), e.error())],
+        }
+    }
+
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
+        unix::spawn(spec, &self.console, &self.init_log)
+    }
+
+    fn reap(&mut self) -> Reaped {
+        unix::reap()
+    }
+
+    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
+        unix::kill(target, sig)
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        self.signals.wait(timeout)
+    }
+
+    fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    fn sync(&mut self) {
+        nix::unistd::sync();
+    }
+
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
+        let c = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| KernelError::new("revoke", Some(path), Errno::EINVAL))?;
+        // SAFETY: `c` is NUL-terminated.
+        let rc = unsafe { revoke(c.as_ptr()) };
+        Errno::result(rc)
+            .map(drop)
+            .map_err(|e| KernelError::new("revoke", Some(path), e))
+    }
+
+    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
+        let flags = match how {
+            RebootHow::Reboot => RB_AUTOBOOT,
+            RebootHow::PowerCycle => libc::RB_POWERCYCLE,
+            RebootHow::Halt => libc::RB_HALT,
+            RebootHow::PowerOff => libc::RB_HALT | libc::RB_POWEROFF,
+        };
+        // SAFETY: reboot(2) takes flags only.
+        let rc = unsafe { libc::reboot(flags) };
+        Errno::result(rc)
+            .map(drop)
+            .map_err(|e| KernelError::new("reboot", None, e))
+    }
+
+    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
+        unix::exec(path, argv)
+    }
+
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
+        unix::chroot(path)
+    }
+
+    fn kenv(&self, name: &str) -> Option<String> {
+        kenv_get(name)
+    }
+
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        sysctl_int(c"kern.init_shutdown_timeout")
+            .and_then(|v| u64::try_from(v).ok())
+            .map(Duration::from_secs)
+    }
+
+    fn console_names(&self) -> Vec<String> {
+        sysctl_string(c"kern.console")
+            .map(|v| parse_kern_console(&v))
+            .unwrap_or_default()
+    }
+
+    fn tty_exists(&self, path: &Path) -> bool {
+        unix::exists(path)
+    }
+
+    fn raise_securelevel(&mut self) {
+        if sysctl_int(c"kern.securelevel") == Some(0) {
+            let one: c_int = 1;
+            // SAFETY: new value is a valid c_int of the size passed.
+            let rc = unsafe {
+                libc::sysctlbyname(
+                    c"kern.securelevel".as_ptr(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    (&raw const one).cast::<c_void>(),
+                    std::mem::size_of::<c_int>(),
+                )
+            };
+            if rc != 0 {
+                tracing::warn!("cannot raise kern.securelevel: {}", Errno::last());
+            }
+        }
+    }
+
+    fn processes(&self) -> Vec<ProcInfo> {
+        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC, 0];
+        let mut len: usize = 0;
+        // SAFETY: NULL buffer asks for the size.
+        let rc = unsafe {
+            libc::sysctl(mib.as_ptr(), 3, std::ptr::null_mut(), &mut len, std::ptr::null(), 0)
+        };
+        if rc != 0 {
+            return Vec::new();
+        }
+        let size = std::mem::size_of::<libc::kinfo_proc>();
+        let mut procs: Vec<libc::kinfo_proc> = Vec::with_capacity(len / size + 16);
+        let mut len = procs.capacity() * size;
+        // SAFETY: the buffer has room for `len` bytes of kinfo_proc records.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                3,
+                procs.as_mut_ptr().cast::<c_void>(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if rc != 0 {
+            return Vec::new();
+        }
+        // SAFETY: the kernel filled `len` bytes with whole records.
+        unsafe { procs.set_len(len / size) };
+        let mut out: Vec<ProcInfo> = procs
+            .iter()
+            .filter(|p| p.ki_pid > 1 && p.ki_flag & libc::P_SYSTEM as libc::c_long == 0)
+            .map(|p| {
+                // SAFETY: ki_comm is a NUL-terminated array inside the record.
+                let name = unsafe { CStr::from_ptr(p.ki_comm.as_ptr()) };
+                ProcInfo {
+                    pid: p.ki_pid,
+                    name: name.to_string_lossy().into_owned(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|p| p.pid);
+        out
+    }
+
+    fn self_exe(&self) -> PathBuf {
+        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PATHNAME, -1];
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let mut len = buf.len();
+        // SAFETY: `buf` is writable for `len` bytes.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                4,
+                buf.as_mut_ptr().cast::<c_void>(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        let found = (rc == 0)
+            .then(|| CStr::from_bytes_until_nul(&buf).ok())
+            .flatten()
+            .map(|s| PathBuf::from(s.to_string_lossy().into_owned()));
+        unix::exe_or_default(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kern_console_active_list() {
+        assert_eq!(parse_kern_console("ttyv0,ttyu0,/ttyv0,ttyu0,"), vec!["ttyv0", "ttyu0"]);
+        assert!(parse_kern_console("/ttyv0").is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! The Linux kernel.
+//!
+//! Differences from FreeBSD, each the nearest Linux equivalent:
+//! - kenv: the `key=value` words of `/proc/cmdline`, overridden by the runtime store
+//!   [`crate::config::KENV_STORE`] (written by `reinit kenv`), which lives on /dev so that it
+//!   survives a root switch as FreeBSD's kenv does.
+//! - revoke(2): `ioctl(TIOCVHANGUP)` on the terminal.
+//! - power-cycle: there is none; it restarts.
+//! - devfs: devtmpfs on /dev, and proc on /proc, when booting from an initramfs that has
+//!   neither.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::reboot::{reboot, RebootMode};
+use nix::sys::stat::Mode;
+
+use super::unix::{self, Clock, SignalWaiter};
+use super::{Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake};
+use crate::config::{self, Paths};
+
+/// The real Linux kernel.
+pub struct LinuxKernel {
+    signals: SignalWaiter,
+    clock: Clock,
+    console: PathBuf,
+    init_log: PathBuf,
+    kenv_store: PathBuf,
+}
+
+impl LinuxKernel {
+    /// Install signal handling (see [`SignalWaiter::new`]) and remember the paths used.
+    pub fn new(paths: &Paths) -> std::io::Result<Self> {
+        Ok(LinuxKernel {
+            signals: SignalWaiter::new()?,
+            clock: Clock::new(),
+            console: paths.console.clone(),
+            init_log: paths.init_log.clone(),
+            kenv_store: paths.kenv_store.clone(),
+        })
+    }
+}
+
+/// Read the kernel command line's kenv words.
+#[must_use]
+pub fn cmdline_kenv() -> Vec<(String, String)> {
+    fs::read_to_string("/proc/cmdline")
+        .map(|t| config::parse_cmdline(&t))
+        .unwrap_or_default()
+}
+
+/// Look a kenv key up in the store at `store` and the command line.
+#[must_use]
+pub fn kenv_lookup(store: &Path, key: &str) -> Option<String> {
+    let entries = fs::read_to_string(store)
+        .map(|t| config::parse_store(&t))
+        .unwrap_or_default();
+    config::lookup(&entries, &cmdline_kenv(), key)
+}
+
+fn same_device(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev(),
+        _ => false,
+    }
+}
+
+impl Kernel for LinuxKernel {
+    fn start(&mut self) -> Result<(), KernelError> {
+        unix::start()
+    }
+
+    fn early_mounts(&mut self) -> Vec<KernelError> {
+        let mut errors = Vec::new();
+        let dev = Path::new("/dev");
+        if dev.is_dir() && same_device(Path::new("/"), dev) {
+            if let Err(e) = mount(Some("devtmpfs"), dev, Some("devtmpfs"), MsFlags::MS_NOSUID, Some("mode=0755")) {
+                errors.push(KernelError::new("mount devtmpfs", Some(dev), e));
+            }
+        }
+        let proc_ = Path::new("/proc");
+        if proc_.is_dir() && !Path::new("/proc/self").exists() {
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            if let Err(e) = mount(Some("proc"), proc_, Some("proc"), flags, None::<&str>) {
+                errors.push(KernelError::new("mount proc", Some(proc_), e));
+            }
+        }
+        errors
+    }
+
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
+        unix::spawn(spec, &self.console, &self.init_log)
+    }
+
+    fn reap(&mut self) -> Reaped {
+        unix::reap()
+    }
+
+    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
+        unix::kill(target, sig)
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        self.signals.wait(timeout)
+    }
+
+    fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    fn sync(&mut self) {
+        nix::unistd::sync();
+    }
+
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
+        let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = open(path, flags, Mode::empty()).map_err(|e| KernelError::new("open", Some(path), e))?;
+        // SAFETY: TIOCVHANGUP takes no argument; `fd` is a valid open descriptor we own.
+        let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::TIOCVHANGUP, 0) };
+        if rc < 0 {
+            let e = Errno::last();
+            // Not a terminal (a plain file standing in for one): nothing to revoke.
+            if e != Errno::ENOTTY {
+                return Err(KernelError::new("ioctl TIOCVHANGUP", Some(path), e));
+            }
+        }
+        Ok(())
+    }
+
+    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
+        let mode = match how {
+            RebootHow::Reboot | RebootHow::PowerCycle => RebootMode::RB_AUTOBOOT,
+            RebootHow::Halt => RebootMode::RB_HALT_SYSTEM,
+            RebootHow::PowerOff => RebootMode::RB_POWER_OFF,
+        };
+        match reboot(mode) {
+            Ok(never) => match never {},
+            Err(e) => Err(KernelError::new("reboot", None, e)),
+        }
+    }
+
+    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
+        unix::exec(path, argv)
+    }
+
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
+        unix::chroot(path)
+    }
+
+    fn kenv(&self, name: &str) -> Option<String> {
+        kenv_lookup(&self.kenv_store, name)
+    }
+
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        let v = self.kenv(config::keys::SHUTDOWN_TIMEOUT)?;
+        config::parse_shutdown_timeout(config::keys::SHUTDOWN_TIMEOUT, &v)
+            .map_err(|e| tracing::warn!("{e}; using the default"))
+            .ok()
+    }
+
+    fn console_names(&self) -> Vec<String> {
+        fs::read_to_string("/sys/class/tty/console/active")
+            .map(|t| t.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    fn tty_exists(&self, path: &Path) -> bool {
+        unix::exists(path)
+    }
+
+    fn raise_securelevel(&mut self) {}
+
+    fn processes(&self) -> Vec<ProcInfo> {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut out: Vec<ProcInfo> = dir
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<Pid>().ok())
+            .filter(|&pid| pid != 1)
+            .filter_map(|pid| {
+                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let (name, rest) = parse_stat(&stat)?;
+                // Kernel threads: kthreadd (pid 2) and its children.
+                let ppid: Pid = rest.split_whitespace().nth(1)?.parse().ok()?;
+                (pid != 2 && ppid != 2 || ppid == 1).then_some(ProcInfo { pid, name })
+            })
+            .collect();
+        out.sort_by_key(|p| p.pid);
+        out
+    }
+
+    fn self_exe(&self) -> PathBuf {
+        let magic = PathBuf::from("/proc/self/exe");
+        if magic.exists() {
+            magic
+        } else {
+            unix::exe_or_default(None)
+        }
+    }
+}
+
+/// Split `/proc/PID/stat` into the command name and the fields after it.
+fn parse_stat(stat: &str) -> Option<(String, &str)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    Some((stat.get(open + 1..close)?.to_owned(), stat.get(close + 1..)?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn stat_name_with_spaces_and_parens() {
+        let (name, rest) = parse_stat("42 (a (b) c) S 1 42 42 0").unwrap();
+        assert_eq!(name, "a (b) c");
+        assert_eq!(rest.split_whitespace().nth(1), Some("1"));
+    }
+}

@@ -1,0 +1,354 @@
+//! The kernel seam: the only place reinit touches the operating system's process, signal,
+//! mount and reboot machinery.
+//!
+//! Everything above this trait (the state machine, the shutdown sequence, getty supervision) is
+//! written against [`Kernel`] and is therefore the same code on FreeBSD and Linux, and can be
+//! driven step by step in unit tests by [`fake::FakeKernel`], which records one ordered call log.
+//!
+//! Plain files (`/etc/ttys`, `/etc/rc`, the password database) are read with `std::fs` through
+//! relocatable [`crate::config::Paths`], not through this trait: reading them changes nothing.
+//!
+//! Implementations are passed in explicitly (`Init::new(kernel, ...)`); nothing here switches on
+//! `cfg!(test)`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub mod fake;
+#[cfg(target_os = "freebsd")]
+pub mod freebsd;
+#[cfg(target_os = "linux")]
+pub mod linux;
+#[cfg(unix)]
+pub mod unix;
+
+/// A process id as the kernel reports it.
+pub type Pid = i32;
+
+/// The signals PID 1 acts on, named for what they mean to init rather than by number.
+///
+/// The numbers differ between platforms only for [`Sig::Reroot`]: SIGEMT on FreeBSD (what
+/// `reboot -r` sends), SIGIO on Linux, which has no SIGEMT (see [`Sig::Reroot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sig {
+    /// SIGHUP: rescan /etc/ttys.
+    Hup,
+    /// SIGINT: reboot (also the kernel's Ctrl-Alt-Del / power-button request).
+    Int,
+    /// SIGTERM: go to single-user mode.
+    Term,
+    /// SIGTSTP: block further logins (catatonia).
+    Tstp,
+    /// SIGUSR1: halt.
+    Usr1,
+    /// SIGUSR2: halt and power off.
+    Usr2,
+    /// SIGWINCH: power-cycle.
+    Winch,
+    /// Reroot: SIGEMT on FreeBSD; SIGIO on Linux (never sent to PID 1 by the kernel because
+    /// reinit never sets O_ASYNC on a descriptor, and ignored by every other init).
+    Reroot,
+    /// SIGCHLD: a child changed state; reap.
+    Chld,
+}
+
+impl Sig {
+    /// Every signal PID 1 installs a handler for.
+    pub const ALL: [Sig; 9] = [
+        Sig::Hup,
+        Sig::Int,
+        Sig::Term,
+        Sig::Tstp,
+        Sig::Usr1,
+        Sig::Usr2,
+        Sig::Winch,
+        Sig::Reroot,
+        Sig::Chld,
+    ];
+
+    /// The platform's signal number.
+    #[must_use]
+    pub fn number(self) -> i32 {
+        match self {
+            Sig::Hup => libc::SIGHUP,
+            Sig::Int => libc::SIGINT,
+            Sig::Term => libc::SIGTERM,
+            Sig::Tstp => libc::SIGTSTP,
+            Sig::Usr1 => libc::SIGUSR1,
+            Sig::Usr2 => libc::SIGUSR2,
+            Sig::Winch => libc::SIGWINCH,
+            Sig::Reroot => REROOT_SIGNAL,
+            Sig::Chld => libc::SIGCHLD,
+        }
+    }
+
+    /// The inverse of [`Sig::number`].
+    #[must_use]
+    pub fn from_number(n: i32) -> Option<Sig> {
+        Sig::ALL.into_iter().find(|s| s.number() == n)
+    }
+}
+
+/// The signal number that requests a reroot on this platform.
+#[cfg(target_os = "freebsd")]
+pub const REROOT_SIGNAL: i32 = libc::SIGEMT;
+/// The signal number that requests a reroot on this platform.
+#[cfg(not(target_os = "freebsd"))]
+pub const REROOT_SIGNAL: i32 = libc::SIGIO;
+
+impl fmt::Display for Sig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Sig::Hup => "SIGHUP",
+            Sig::Int => "SIGINT",
+            Sig::Term => "SIGTERM",
+            Sig::Tstp => "SIGTSTP",
+            Sig::Usr1 => "SIGUSR1",
+            Sig::Usr2 => "SIGUSR2",
+            Sig::Winch => "SIGWINCH",
+            Sig::Reroot if cfg!(target_os = "freebsd") => "SIGEMT",
+            Sig::Reroot => "SIGIO",
+            Sig::Chld => "SIGCHLD",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Signals PID 1 sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSig {
+    /// SIGHUP (hang up a getty).
+    Hup,
+    /// SIGTERM (polite stop).
+    Term,
+    /// SIGKILL.
+    Kill,
+    /// SIGCONT (resume a stopped script, as init.c does).
+    Cont,
+}
+
+impl KillSig {
+    /// The platform's signal number.
+    #[must_use]
+    pub fn number(self) -> i32 {
+        match self {
+            KillSig::Hup => libc::SIGHUP,
+            KillSig::Term => libc::SIGTERM,
+            KillSig::Kill => libc::SIGKILL,
+            KillSig::Cont => libc::SIGCONT,
+        }
+    }
+}
+
+/// Whom a kill is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillTarget {
+    /// One process.
+    Pid(Pid),
+    /// `kill(-1, ...)`: every process PID 1 may signal, except PID 1 itself.
+    All,
+}
+
+/// How a child changed state, as `waitpid` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildStatus {
+    /// Exited with this status.
+    Exited(i32),
+    /// Killed by this signal number.
+    Signaled(i32),
+    /// Stopped by this signal number (init.c answers with SIGCONT).
+    Stopped(i32),
+}
+
+impl ChildStatus {
+    /// Exit status 0.
+    #[must_use]
+    pub fn success(self) -> bool {
+        self == ChildStatus::Exited(0)
+    }
+}
+
+impl fmt::Display for ChildStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChildStatus::Exited(c) => write!(f, "exited with status {c}"),
+            ChildStatus::Signaled(s) => write!(f, "killed by signal {s}"),
+            ChildStatus::Stopped(s) => write!(f, "stopped by signal {s}"),
+        }
+    }
+}
+
+/// One answer of the reaper's `waitpid(-1, WNOHANG | WUNTRACED)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    /// A child changed state.
+    Child(Pid, ChildStatus),
+    /// Children exist but none has changed state.
+    Nothing,
+    /// No children at all (ECHILD).
+    NoChildren,
+}
+
+/// What woke [`Kernel::wait`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// These signals arrived (each at least once, in no particular order).
+    Signals(Vec<Sig>),
+    /// The timeout passed.
+    Timeout,
+    /// The fake kernel has no scripted events left. Real kernels never return this; the state
+    /// machine stops when it sees it so that unit tests end.
+    Exhausted,
+}
+
+/// Where a child's standard input, output and error go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// `/dev/console` as stdin/stdout/stderr, in a new session with the console as controlling
+    /// terminal when it is a terminal (init.c `open_console`); falls back to `/dev/null` in and
+    /// the init log out.
+    Console,
+    /// `/dev/null` for all three, in a new session (gettys open their own line).
+    Null,
+}
+
+/// Everything needed to start one child. Every child of PID 1 is started from one of these by
+/// [`Kernel::spawn`], which applies the one child-setup routine: empty signal mask, default
+/// dispositions (SIGPIPE included), new session, the requested stdio, no descriptor above 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnSpec {
+    /// The file to execute.
+    pub path: PathBuf,
+    /// The argument vector, argv\[0\] included.
+    pub argv: Vec<String>,
+    /// The complete environment (nothing is inherited from PID 1).
+    pub env: Vec<(String, String)>,
+    /// Standard descriptors.
+    pub stdio: Stdio,
+}
+
+/// The ways to end the system with reboot(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RebootHow {
+    /// Restart the machine (FreeBSD RB_AUTOBOOT, Linux LINUX_REBOOT_CMD_RESTART).
+    Reboot,
+    /// Power-cycle (FreeBSD RB_POWERCYCLE; Linux has none: restart).
+    PowerCycle,
+    /// Halt the CPU (FreeBSD RB_HALT, Linux LINUX_REBOOT_CMD_HALT).
+    Halt,
+    /// Halt and power off (FreeBSD RB_HALT|RB_POWEROFF, Linux LINUX_REBOOT_CMD_POWER_OFF).
+    PowerOff,
+}
+
+impl fmt::Display for RebootHow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RebootHow::Reboot => "reboot",
+            RebootHow::PowerCycle => "power-cycle",
+            RebootHow::Halt => "halt",
+            RebootHow::PowerOff => "power-off",
+        })
+    }
+}
+
+/// A process the kernel reports as still running (for "would not die" reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// Its short command name.
+    pub name: String,
+}
+
+/// A failed system call: which one, on what, and the errno.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{call}{}: {errno}", target.as_ref().map(|t| format!(" {}", t.display())).unwrap_or_default())]
+pub struct KernelError {
+    /// The call that failed, e.g. `"execve"`.
+    pub call: &'static str,
+    /// The path or object it was applied to, if any.
+    pub target: Option<PathBuf>,
+    /// The errno.
+    pub errno: nix::errno::Errno,
+}
+
+impl KernelError {
+    /// A failure of `call` on `target`.
+    #[must_use]
+    pub fn new(call: &'static str, target: Option<&Path>, errno: nix::errno::Errno) -> Self {
+        KernelError {
+            call,
+            target: target.map(Path::to_path_buf),
+            errno,
+        }
+    }
+}
+
+/// The operating system as PID 1 sees it. See the module documentation.
+pub trait Kernel {
+    /// Once, at start-up of PID 1: become session leader (tolerating EPERM when already one),
+    /// `setlogin("root")` on FreeBSD, `chdir("/")`.
+    fn start(&mut self) -> Result<(), KernelError>;
+
+    /// Mount what must exist before anything runs: FreeBSD mounts devfs on /dev when /dev is on
+    /// the root filesystem (init.c); Linux mounts devtmpfs on /dev and proc on /proc when they
+    /// are missing (booting from an initramfs).
+    fn early_mounts(&mut self) -> Vec<KernelError>;
+
+    /// Start a child. Returns only after the child exec'd, or with the exec error.
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError>;
+
+    /// One non-blocking `waitpid(-1, WNOHANG | WUNTRACED)`.
+    fn reap(&mut self) -> Reaped;
+
+    /// Send a signal.
+    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError>;
+
+    /// Block until a signal arrives or the timeout passes (`None`: no timeout).
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake;
+
+    /// A monotonic clock.
+    fn now(&self) -> Duration;
+
+    /// sync(2).
+    fn sync(&mut self);
+
+    /// Revoke all access to a terminal (FreeBSD revoke(2); Linux TIOCVHANGUP).
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError>;
+
+    /// reboot(2). A real kernel does not return on success; `Ok` means the system is going
+    /// down and PID 1 must only wait.
+    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError>;
+
+    /// Replace PID 1 with another program (kenv `init_exec`). Returns only if it failed.
+    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError;
+
+    /// `chdir(path); chroot(".")` (kenv `init_chroot`).
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
+
+    /// A kernel environment variable: FreeBSD kenv(2); Linux the runtime store, then the kernel
+    /// command line.
+    fn kenv(&self, name: &str) -> Option<String>;
+
+    /// The hard timeout for /etc/rc.shutdown, if the platform configures one (FreeBSD
+    /// `kern.init_shutdown_timeout`; Linux kenv `reinit.shutdown_timeout`). Values below 2 s
+    /// are ignored by the caller.
+    fn shutdown_timeout(&self) -> Option<Duration>;
+
+    /// The names of the active console devices (FreeBSD `kern.console`, Linux
+    /// `/sys/class/tty/console/active`), for ttys `onifconsole`.
+    fn console_names(&self) -> Vec<String>;
+
+    /// Whether a terminal device exists (ttys `onifexists`, and whether to start a getty).
+    fn tty_exists(&self, path: &Path) -> bool;
+
+    /// FreeBSD: raise `kern.securelevel` from 0 to 1 before gettys start. Linux: nothing.
+    fn raise_securelevel(&mut self);
+
+    /// Every process still running except PID 1 and kernel threads.
+    fn processes(&self) -> Vec<ProcInfo>;
+
+    /// The path of the running executable (to start internal helpers such as `sulogin`).
+    fn self_exe(&self) -> PathBuf;
+}

@@ -1,0 +1,372 @@
+//! The POSIX half of the real kernels, shared by [`super::linux`] and [`super::freebsd`]:
+//! the start-up signal mask, signal delivery, the one child-setup routine, the reaper's
+//! `waitpid`, kill, sync, exec and chroot.
+//!
+//! PID 1 stays single-threaded (nothing here starts a thread), so forking is safe.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
+
+use super::{ChildStatus, KernelError, KillSig, KillTarget, Pid, Reaped, Sig, SpawnSpec, Stdio, Wake};
+
+/// The signals the kernel sends when PID 1 itself is broken. They stay unblocked so that a bug
+/// is a visible crash rather than a silent hang (catatonit's `kernel_signals`).
+const FAULT_SIGNALS: [Signal; 7] = [
+    Signal::SIGABRT,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGSYS,
+    Signal::SIGTRAP,
+];
+
+/// Block every signal except the fault signals. The first thing PID 1 does, so that nothing
+/// that arrives during start-up is lost: blocked signals stay pending until
+/// [`SignalWaiter::new`] unblocks them.
+pub fn block_all_but_faults() {
+    let mut set = SigSet::all();
+    for s in FAULT_SIGNALS {
+        set.remove(s);
+    }
+    // Cannot fail with a valid `how`; nothing useful to do if it did.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&set), None);
+}
+
+/// Receives the signals of [`Sig::ALL`] through signal-hook's self-pipe. The handlers only
+/// record the signal; [`SignalWaiter::wait`] collects them in the main loop.
+pub struct SignalWaiter {
+    delivery: SignalDelivery<UnixStream, SignalOnly>,
+}
+
+impl SignalWaiter {
+    /// Install the handlers, then unblock exactly the handled signals. Signals that arrived
+    /// while blocked are delivered now and recorded.
+    pub fn new() -> io::Result<Self> {
+        let (read, write) = UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        let numbers: Vec<i32> = Sig::ALL.iter().map(|s| s.number()).collect();
+        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, numbers.iter())?;
+        let mut handled = SigSet::empty();
+        for n in numbers {
+            if let Ok(s) = Signal::try_from(n) {
+                handled.add(s);
+            }
+        }
+        sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&handled), None).map_err(io::Error::from)?;
+        // SIGTTIN/SIGTTOU would stop PID 1 if it ever touched a terminal from the background;
+        // they stay blocked (init.c ignores them).
+        Ok(SignalWaiter { delivery })
+    }
+
+    /// Block until a handled signal arrives or `timeout` passes.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let got: Vec<Sig> = self
+                .delivery
+                .pending()
+                .filter_map(Sig::from_number)
+                .collect();
+            if !got.is_empty() {
+                return Wake::Signals(got);
+            }
+            let remaining = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Wake::Timeout;
+                    }
+                    // Round up so that a 0.4 ms remainder does not spin.
+                    let ms = left.as_millis().saturating_add(1);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let fd = self.delivery.get_read();
+            let mut fds = [PollFd::new(
+                std::os::fd::AsFd::as_fd(fd),
+                PollFlags::POLLIN,
+            )];
+            match poll(&mut fds, remaining) {
+                Ok(0) if deadline.is_some() => {
+                    // Loop once more: collects a signal that raced with the timeout.
+                    if let Some(d) = deadline {
+                        if Instant::now() >= d {
+                            let late: Vec<Sig> = self
+                                .delivery
+                                .pending()
+                                .filter_map(Sig::from_number)
+                                .collect();
+                            return if late.is_empty() {
+                                Wake::Timeout
+                            } else {
+                                Wake::Signals(late)
+                            };
+                        }
+                    }
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => {
+                    // poll on our own pipe cannot fail in practice; never spin if it does.
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// The raw descriptor of the self-pipe (kept close-on-exec).
+    #[must_use]
+    pub fn raw_fd(&self) -> i32 {
+        self.delivery.get_read().as_raw_fd()
+    }
+}
+
+fn cstring(p: &Path) -> Option<CString> {
+    CString::new(p.as_os_str().as_bytes()).ok()
+}
+
+/// Start a child through the one child-setup routine (see [`SpawnSpec`]).
+///
+/// `console` is the console device and `fallback_log` the log file used for a console child's
+/// output when the console cannot be opened (init.c `open_console`).
+pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pid, KernelError> {
+    let err = |e: Errno| KernelError::new("spawn", Some(&spec.path), e);
+    let console_c = cstring(console).ok_or_else(|| err(Errno::EINVAL))?;
+    let log_c = cstring(fallback_log).ok_or_else(|| err(Errno::EINVAL))?;
+    let use_console = spec.stdio == Stdio::Console;
+
+    let mut cmd = Command::new(&spec.path);
+    if let Some((first, rest)) = spec.argv.split_first() {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs in the child between fork and exec and calls only
+    // async-signal-safe functions (sigprocmask, sigaction, setsid, open, ioctl, dup2, close,
+    // fcntl) on memory prepared before the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || child_setup(use_console, &console_c, &log_c));
+    }
+    match cmd.spawn() {
+        Ok(child) => {
+            let pid = child.id() as Pid;
+            // Dropping `Child` neither waits nor kills: the one reaper collects it.
+            drop(child);
+            Ok(pid)
+        }
+        Err(e) => Err(err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))),
+    }
+}
+
+/// The one child-setup routine, run in the child after fork: empty signal mask, every
+/// disposition back to SIG_DFL (SIGPIPE included: Rust ignores it in PID 1), a new session,
+/// the console as stdio and controlling terminal if asked, and every descriptor above 2
+/// close-on-exec (closing them outright would also close std's exec-error pipe).
+fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Result<()> {
+    // SAFETY: plain libc calls on valid, pre-allocated arguments; see `spawn`.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..NSIG {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        libc::setsid();
+        if use_console {
+            let fd = libc::open(console.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY);
+            if fd >= 0 {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                // Not a terminal (a file in tests, or no console): keep it as plain stdio.
+                libc::ioctl(fd, libc::TIOCSCTTY as _, 0);
+                libc::dup2(fd, 0);
+                libc::dup2(fd, 1);
+                libc::dup2(fd, 2);
+                if fd > 2 {
+                    libc::close(fd);
+                }
+            } else {
+                let fd = libc::open(
+                    log.as_ptr(),
+                    libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT,
+                    0o644,
+                );
+                if fd >= 0 {
+                    libc::dup2(fd, 1);
+                    libc::dup2(fd, 2);
+                    if fd > 2 {
+                        libc::close(fd);
+                    }
+                }
+            }
+        }
+        for fd in 3..MAX_FD {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+    Ok(())
+}
+
+/// Highest signal number + 1 to reset.
+#[cfg(target_os = "linux")]
+const NSIG: i32 = 65;
+/// Highest signal number + 1 to reset.
+#[cfg(not(target_os = "linux"))]
+const NSIG: i32 = 129;
+
+/// Descriptors above 2 up to this bound are made close-on-exec in every child.
+const MAX_FD: i32 = 1024;
+
+/// One `waitpid(-1, WNOHANG | WUNTRACED)`.
+pub fn reap() -> Reaped {
+    match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)) {
+        Ok(WaitStatus::Exited(pid, code)) => Reaped::Child(pid.as_raw(), ChildStatus::Exited(code)),
+        Ok(WaitStatus::Signaled(pid, sig, _)) => {
+            Reaped::Child(pid.as_raw(), ChildStatus::Signaled(sig as i32))
+        }
+        Ok(WaitStatus::Stopped(pid, sig)) => {
+            Reaped::Child(pid.as_raw(), ChildStatus::Stopped(sig as i32))
+        }
+        Ok(WaitStatus::StillAlive) => Reaped::Nothing,
+        // Continued, ptrace events: nothing to do for init; ask again.
+        Ok(_) => Reaped::Nothing,
+        Err(Errno::ECHILD) => Reaped::NoChildren,
+        Err(_) => Reaped::Nothing,
+    }
+}
+
+/// kill(2).
+pub fn kill(target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
+    let pid = match target {
+        KillTarget::Pid(p) => p,
+        KillTarget::All => -1,
+    };
+    let signal = Signal::try_from(sig.number()).map_err(|e| KernelError::new("kill", None, e))?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+        .map_err(|e| KernelError::new("kill", None, e))
+}
+
+/// execv(2); returns only on failure.
+pub fn exec(path: &Path, argv: &[String]) -> KernelError {
+    let err = |e| KernelError::new("execve", Some(path), e);
+    let Some(p) = cstring(path) else {
+        return err(Errno::EINVAL);
+    };
+    let args: Vec<CString> = argv
+        .iter()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let env: [CString; 0] = [];
+    match nix::unistd::execve(&p, &args, &env) {
+        Err(e) => err(e),
+        Ok(never) => match never {},
+    }
+}
+
+/// `chdir(path); chroot("."); chdir("/")`.
+pub fn chroot(path: &Path) -> Result<(), KernelError> {
+    nix::unistd::chdir(path).map_err(|e| KernelError::new("chdir", Some(path), e))?;
+    nix::unistd::chroot(".").map_err(|e| KernelError::new("chroot", Some(path), e))?;
+    nix::unistd::chdir("/").map_err(|e| KernelError::new("chdir", Some(Path::new("/")), e))
+}
+
+/// `setsid()`, tolerating EPERM when PID 1 already leads its session, and `chdir("/")` so
+/// that PID 1 pins no mount.
+pub fn start() -> Result<(), KernelError> {
+    match nix::unistd::setsid() {
+        Ok(_) | Err(Errno::EPERM) => {}
+        Err(e) => return Err(KernelError::new("setsid", None, e)),
+    }
+    nix::unistd::chdir("/").map_err(|e| KernelError::new("chdir", Some(Path::new("/")), e))
+}
+
+/// Whether a path names an existing file (for ttys `onifexists`).
+#[must_use]
+pub fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+/// A monotonic clock, counted from a fixed start.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(Instant);
+
+impl Clock {
+    /// A clock starting now.
+    #[must_use]
+    pub fn new() -> Self {
+        Clock(Instant::now())
+    }
+
+    /// Time since the clock started.
+    #[must_use]
+    pub fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// The running executable as a path that works for exec, given the platform's answer.
+#[must_use]
+pub fn exe_or_default(found: Option<PathBuf>) -> PathBuf {
+    found.unwrap_or_else(|| PathBuf::from("/sbin/init"))
+}
+
+/// Close every descriptor PID 1 inherited above 2 and make sure 0, 1 and 2 are open (on
+/// /dev/null), so that later opens never land on a standard descriptor.
+pub fn sanitize_fds() {
+    // SAFETY: close/open on descriptor numbers; nothing in the process holds descriptors yet.
+    unsafe {
+        for fd in 3..MAX_FD {
+            libc::close(fd);
+        }
+        loop {
+            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if fd < 0 {
+                break;
+            }
+            if fd > 2 {
+                libc::close(fd);
+                break;
+            }
+        }
+    }
+}
+
+/// Point stdout and stderr at the console, when there is one.
+pub fn output_to(console: Option<i32>) {
+    if let Some(c) = console {
+        // SAFETY: dup2 of a descriptor we own onto the standard ones.
+        unsafe {
+            libc::dup2(c, 1);
+            libc::dup2(c, 2);
+        }
+    }
+}

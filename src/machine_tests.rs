@@ -1,0 +1,548 @@
+//! State functions and transitions against the fake kernel.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use tempfile::TempDir;
+
+use super::*;
+use crate::kernel::fake::{Call, CallKind, FakeKernel};
+use crate::kernel::{ChildStatus::*, KillSig, KillTarget, RebootHow, Sig};
+
+const TTYS: &str = "\
+console none                unknown off secure
+ttyv0   \"/usr/libexec/getty Pc\" xterm on secure
+ttyv1   \"/usr/libexec/getty Pc\" xterm off secure
+";
+
+/// A root directory with an executable /etc/rc and rc.shutdown and the ttys above.
+struct Root {
+    dir: TempDir,
+    paths: Paths,
+}
+
+impl Root {
+    fn new() -> Root {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::under(dir.path());
+        let r = Root { dir, paths };
+        r.write("etc/rc", "#!/bin/sh\nexit 0\n", 0o755);
+        r.write("etc/rc.shutdown", "#!/bin/sh\nexit 0\n", 0o755);
+        r.write("etc/ttys", TTYS, 0o644);
+        r.write("etc/shadow", "root::19000:0:99999:7:::\n", 0o600);
+        r
+    }
+
+    fn write(&self, rel: &str, text: &str, mode: u32) {
+        let p = self.dir.path().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn init(&self, k: FakeKernel) -> Init<FakeKernel> {
+        Init::new(k, self.paths.clone())
+    }
+}
+
+fn argvs(k: &FakeKernel) -> Vec<Vec<String>> {
+    k.spawns().into_iter().map(|(s, _)| s.argv).collect()
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Boot to multi-user: rc is pid 100, the ttyv0 getty pid 101.
+fn multi_user(root: &Root, k: FakeKernel) -> Init<FakeKernel> {
+    let mut k = k;
+    k.exit(100, Exited(0));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    assert_eq!(init.state(), State::MultiUser);
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)]);
+    init.idle = false;
+    init
+}
+
+#[test]
+fn boot_runs_rc_autoboot_then_gettys() {
+    let root = Root::new();
+    let init = multi_user(&root, FakeKernel::new());
+    let rc = root.p("etc/rc").display().to_string();
+    assert_eq!(
+        init.k.actions(),
+        vec![
+            Call::Start,
+            Call::EarlyMounts,
+            Call::Spawn(
+                SpawnSpec {
+                    path: root.p("etc/rc"),
+                    argv: vec![rc, "autoboot".into()],
+                    env: config::script_env(),
+                    stdio: Stdio::Console,
+                },
+                100
+            ),
+            Call::RaiseSecurelevel,
+            Call::Spawn(
+                SpawnSpec {
+                    path: "/usr/libexec/getty".into(),
+                    argv: strs(&["/usr/libexec/getty", "Pc", "ttyv0"]),
+                    env: vec![("TERM".into(), "xterm".into())],
+                    stdio: Stdio::Null,
+                },
+                101
+            ),
+        ]
+    );
+}
+
+#[test]
+fn non_executable_rc_runs_through_the_shell() {
+    let root = Root::new();
+    root.write("etc/rc", "exit 0\n", 0o644);
+    let mut k = FakeKernel::new();
+    k.set_kenv("init_shell", "/bin/ash");
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    let rc = root.p("etc/rc").display().to_string();
+    assert_eq!(argvs(&init.k)[0], vec!["/bin/ash".to_owned(), rc, "autoboot".into()]);
+    assert_eq!(init.k.spawns()[0].0.path, Path::new("/bin/ash"));
+}
+
+#[test]
+fn rc_failure_exit_or_signal_or_missing_gives_single_user() {
+    for status in [Some(Exited(1)), Some(Signaled(libc::SIGSEGV)), None] {
+        let root = Root::new();
+        let mut k = FakeKernel::new();
+        match status {
+            Some(s) => {
+                k.exit(100, s);
+            }
+            None => fs::remove_file(root.p("etc/rc")).unwrap(),
+        }
+        let mut init = root.init(k);
+        let first = init.boot(Flags::default());
+        init.transition(first);
+        assert_eq!(init.state(), State::SingleUser, "{status:?}");
+        let last = init.k.spawns().last().cloned().unwrap().0;
+        assert_eq!(last.argv, vec!["-sh".to_owned()]);
+        assert_eq!(last.path, root.p("bin/sh"));
+        assert_eq!(last.stdio, Stdio::Console);
+    }
+}
+
+#[test]
+fn single_user_flag_and_shell_exit_runs_rc_fastboot() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.exit(100, Exited(0)); // the shell
+    let mut init = root.init(k);
+    let first = init.boot(Flags { single: true, ..Flags::default() });
+    assert_eq!(first, State::SingleUser);
+    init.transition(first);
+    let a = argvs(&init.k);
+    assert_eq!(a[0], vec!["-sh".to_owned()]);
+    // rc without "autoboot" after single-user mode.
+    assert_eq!(a[1], vec![root.p("etc/rc").display().to_string()]);
+    assert_eq!(init.state(), State::Runcom);
+}
+
+#[test]
+fn fastboot_flag_drops_autoboot() {
+    let root = Root::new();
+    let mut init = root.init(FakeKernel::new());
+    let first = init.boot(Flags { fast: true, ..Flags::default() });
+    init.transition(first);
+    assert_eq!(argvs(&init.k)[0], vec![root.p("etc/rc").display().to_string()]);
+}
+
+#[test]
+fn init_rc_kenv_replaces_etc_rc() {
+    let root = Root::new();
+    root.write("alt/rc", "#!/bin/sh\n", 0o755);
+    let mut k = FakeKernel::new();
+    k.set_kenv("init_rc", root.p("alt/rc").to_str().unwrap());
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    assert_eq!(init.k.spawns()[0].0.path, root.p("alt/rc"));
+}
+
+#[test]
+fn startup_order_init_exec_script_chroot() {
+    let root = Root::new();
+    root.write("sbin/other", "#!/bin/sh\n", 0o755);
+    root.write("etc/early", "#!/bin/sh\n", 0o755);
+    let mut k = FakeKernel::new();
+    k.set_kenv("init_exec", root.p("sbin/other").to_str().unwrap())
+        .set_kenv("init_script", root.p("etc/early").to_str().unwrap())
+        .set_kenv("init_chroot", "/newroot")
+        .exit(100, Exited(0));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    assert_eq!(first, State::Runcom);
+    let a = init.k.actions();
+    assert_eq!(a[0], Call::Start);
+    assert_eq!(
+        a[1],
+        Call::Exec(root.p("sbin/other"), vec![root.p("sbin/other").display().to_string()])
+    );
+    assert!(matches!(&a[2], Call::Spawn(s, 100) if s.path == root.p("etc/early")));
+    assert_eq!(a[3], Call::Chroot("/newroot".into()));
+    assert_eq!(a[4], Call::EarlyMounts);
+}
+
+#[test]
+fn init_script_failure_and_bad_values_give_single_user() {
+    let root = Root::new();
+    root.write("etc/early", "#!/bin/sh\n", 0o755);
+    let mut k = FakeKernel::new();
+    k.set_kenv("init_script", root.p("etc/early").to_str().unwrap())
+        .exit(100, Exited(3));
+    let mut init = root.init(k);
+    assert_eq!(init.boot(Flags::default()), State::SingleUser);
+
+    let mut k = FakeKernel::new();
+    k.set_kenv("init_script", "relative/path").set_kenv("init_chroot", "also-relative");
+    let mut init = root.init(k);
+    assert_eq!(init.boot(Flags::default()), State::SingleUser);
+    assert!(!init.k.actions().iter().any(|c| matches!(c, Call::Chroot(_))));
+}
+
+#[test]
+fn getty_respawns_and_is_throttled() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    // The getty dies at once, four times in a row: the fourth quick restart is deferred.
+    for pid in 101..=104 {
+        init.k.exit(pid, Exited(1));
+    }
+    init.transition(State::MultiUser);
+    init.idle = false;
+    assert_eq!(init.k.spawns().len(), 1 + 4, "rc + initial getty + 3 quick respawns");
+    assert!(init.gettys().is_empty(), "throttled");
+    assert!(init.k.calls().contains(&Call::Wait(Some(ttys::GETTY_SLEEP))));
+    // After GETTY_SLEEP it comes back.
+    init.k.tick(ttys::GETTY_SLEEP);
+    init.transition(State::MultiUser);
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 105)]);
+}
+
+#[test]
+fn slow_getty_exits_are_not_throttled() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    for pid in 101..=106 {
+        init.k.tick(Duration::from_secs(6)).exit(pid, Exited(0));
+    }
+    init.transition(State::MultiUser);
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 107)]);
+}
+
+#[test]
+fn sighup_rescans_ttys() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    // ttyv0 changes its getty, ttyv1 is turned on, a new ttyv2 appears.
+    root.write(
+        "etc/ttys",
+        "ttyv0 \"/sbin/getty2 x\" vt100 on\nttyv1 \"/usr/libexec/getty Pc\" xterm on\n",
+        0o644,
+    );
+    init.k.signal(Sig::Hup);
+    init.transition(State::MultiUser);
+    init.idle = false;
+    let a = init.k.actions();
+    assert!(a.contains(&Call::Kill(KillTarget::Pid(101), KillSig::Hup)));
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101), ("ttyv1".to_owned(), 102)]);
+    // The old ttyv0 getty exits (SIGHUP): it restarts with the new command.
+    init.k.exit(101, Signaled(libc::SIGHUP));
+    init.transition(State::MultiUser);
+    init.idle = false;
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 103), ("ttyv1".to_owned(), 102)]);
+    assert_eq!(argvs(&init.k).last().unwrap(), &strs(&["/sbin/getty2", "x", "ttyv0"]));
+    // ttyv1 is removed: stopped, never restarted.
+    root.write("etc/ttys", "ttyv0 \"/sbin/getty2 x\" vt100 on\n", 0o644);
+    init.k.signal(Sig::Hup).exit(102, Signaled(libc::SIGHUP));
+    init.transition(State::MultiUser);
+    assert!(init.k.actions().contains(&Call::Kill(KillTarget::Pid(102), KillSig::Hup)));
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 103)]);
+    assert_eq!(init.k.spawns().len(), 4);
+}
+
+#[test]
+fn catatonia_stops_respawning() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    init.k.signal(Sig::Tstp).exit(101, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(init.gettys().is_empty());
+    assert_eq!(init.k.spawns().len(), 2);
+}
+
+/// The shutdown sequence from multi-user, for each shutdown signal.
+#[test]
+fn shutdown_sequences() {
+    let cases = [
+        (Sig::Term, "single", None),
+        (Sig::Int, "reboot", Some(RebootHow::Reboot)),
+        (Sig::Usr1, "reboot", Some(RebootHow::Halt)),
+        (Sig::Usr2, "reboot", Some(RebootHow::PowerOff)),
+        (Sig::Winch, "reboot", Some(RebootHow::PowerCycle)),
+    ];
+    for (sig, arg, how) in cases {
+        let root = Root::new();
+        root.write("etc/rc.final", "#!/bin/sh\n", 0o755);
+        let mut init = multi_user(&root, FakeKernel::new());
+        init.k.clear_calls();
+        // rc.shutdown (102) exits 0; the getty died of SIGHUP already via kill.
+        init.k.signal(sig).exit(102, Exited(0));
+        if how.is_some() {
+            init.k.exit(103, Exited(0)); // rc.final
+        }
+        init.transition(State::MultiUser);
+        let rcs = root.p("etc/rc.shutdown").display().to_string();
+        let mut want = vec![
+            Call::Kill(KillTarget::Pid(101), KillSig::Hup),
+            Call::Revoke(root.p("dev/ttyv0")),
+            Call::Spawn(
+                SpawnSpec {
+                    path: root.p("etc/rc.shutdown"),
+                    argv: vec![rcs, arg.into()],
+                    env: config::script_env(),
+                    stdio: Stdio::Console,
+                },
+                102,
+            ),
+            Call::Revoke(root.p("dev/console")),
+            Call::Kill(KillTarget::All, KillSig::Term),
+        ];
+        match how {
+            None => {
+                // Everything is dead after SIGTERM: no SIGKILL round needed... kill(-1) says ESRCH.
+                want.push(Call::Kill(KillTarget::All, KillSig::Kill));
+                let a = init.k.actions();
+                assert_eq!(a[..want.len()], want[..], "{sig}");
+                assert_eq!(init.state(), State::SingleUser);
+                assert_eq!(init.k.spawns().last().unwrap().0.argv, vec!["-sh".to_owned()]);
+            }
+            Some(how) => {
+                want.push(Call::Kill(KillTarget::All, KillSig::Kill));
+                want.push(Call::Sync);
+                let fin = root.p("etc/rc.final");
+                want.push(Call::Spawn(
+                    SpawnSpec {
+                        path: fin.clone(),
+                        argv: vec![fin.display().to_string()],
+                        env: config::script_env(),
+                        stdio: Stdio::Console,
+                    },
+                    103,
+                ));
+                want.push(Call::Reboot(how));
+                assert_eq!(init.k.actions(), want, "{sig}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hanging_rc_shutdown_is_killed_at_the_timeout() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.set_shutdown_timeout(Duration::from_secs(7));
+    let mut init = multi_user(&root, k);
+    init.k.signal(Sig::Term).tick(Duration::from_secs(8));
+    init.transition(State::MultiUser);
+    let a = init.k.calls().to_vec();
+    assert!(a.contains(&Call::Wait(Some(Duration::from_secs(7)))));
+    assert!(a.contains(&Call::Kill(KillTarget::Pid(102), KillSig::Kill)));
+    assert_eq!(init.state(), State::SingleUser);
+}
+
+#[test]
+fn shutdown_timeout_defaults_and_ignores_tiny_values() {
+    let root = Root::new();
+    let init = root.init(FakeKernel::new());
+    assert_eq!(init.shutdown_timeout(), Duration::from_secs(120));
+    let mut k = FakeKernel::new();
+    k.set_shutdown_timeout(Duration::from_secs(1));
+    assert_eq!(root.init(k).shutdown_timeout(), Duration::from_secs(120));
+}
+
+#[test]
+fn stubborn_processes_get_sigkill_and_the_wait_is_bounded() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    init.k.stubborn(101).unkillable(101);
+    init.k
+        .signal(Sig::Term)
+        .exit(102, Exited(0))
+        .tick(config::DEATH_WATCH)
+        .tick(config::DEATH_WATCH);
+    init.transition(State::MultiUser);
+    let a = init.k.calls().to_vec();
+    let term = a.iter().position(|c| *c == Call::Kill(KillTarget::All, KillSig::Term)).unwrap();
+    let kill = a.iter().position(|c| *c == Call::Kill(KillTarget::All, KillSig::Kill)).unwrap();
+    assert!(term < kill);
+    assert!(a[term..kill].contains(&Call::Wait(Some(config::DEATH_WATCH))));
+    assert_eq!(init.state(), State::SingleUser, "gives up after two bounded waits");
+}
+
+#[test]
+fn reboot_failure_falls_back_to_a_shell() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    init.k.fail(CallKind::Reboot, Errno::EPERM);
+    init.k.signal(Sig::Int).exit(102, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    let r = a.iter().position(|c| *c == Call::Reboot(RebootHow::Reboot)).unwrap();
+    assert!(matches!(&a[r + 1], Call::Spawn(s, _) if s.argv == ["-sh"]));
+    assert_eq!(init.state(), State::SingleUser);
+}
+
+#[test]
+fn requests_in_one_wake_are_all_kept() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    // SIGHUP and SIGTERM together: the rescan happens and so does the shutdown.
+    init.k.push(crate::kernel::fake::Event::Signal(Sig::Hup));
+    init.k.push(crate::kernel::fake::Event::Signal(Sig::Term));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    assert!(a.iter().any(|c| matches!(c, Call::Spawn(s, _) if s.argv.last().map(String::as_str) == Some("single"))));
+    assert_eq!(init.state(), State::SingleUser);
+}
+
+#[test]
+fn later_shutdown_signal_upgrades_the_action() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    // SIGTERM starts a shutdown to single-user; SIGUSR2 while rc.shutdown runs makes it power off.
+    init.k.signal(Sig::Term).signal(Sig::Usr2).exit(102, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(init.k.actions().contains(&Call::Reboot(RebootHow::PowerOff)));
+}
+
+#[test]
+fn sigterm_during_rc_goes_to_death_single_at_once() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.signal(Sig::Term);
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    let a = init.k.actions();
+    assert!(a.contains(&Call::Kill(KillTarget::All, KillSig::Term)));
+    // rc (100) was killed by it; then the single-user shell.
+    assert_eq!(init.k.spawns().last().unwrap().0.argv, vec!["-sh".to_owned()]);
+    assert!(!a.iter().any(|c| matches!(c, Call::Spawn(s, _) if s.path == root.p("etc/rc.shutdown"))));
+}
+
+#[test]
+fn sighup_during_rc_is_ignored_and_sigtstp_kept() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.signal(Sig::Hup).signal(Sig::Tstp).exit(100, Exited(0));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    // catatonia was applied once multi-user started: no getty runs.
+    assert!(init.gettys().is_empty());
+    assert_eq!(init.state(), State::MultiUser);
+}
+
+#[test]
+fn reroot_request_is_logged_and_dropped_for_now() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    init.k.signal(Sig::Reroot);
+    init.transition(State::MultiUser);
+    assert_eq!(init.state(), State::MultiUser);
+    assert!(init.pending().is_empty());
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)]);
+}
+
+#[test]
+fn injected_panic_lands_in_single_user() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.panic_on_spawn(0); // spawning /etc/rc panics
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    assert_eq!(init.state(), State::SingleUser);
+    assert_eq!(init.k.spawns().last().unwrap().0.argv, vec!["-sh".to_owned()]);
+}
+
+#[test]
+fn shell_spawn_failure_stalls_then_retries() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.fail(CallKind::Spawn, Errno::ENOENT).tick(config::STALL_TIMEOUT);
+    let mut init = root.init(k);
+    init.transition(State::SingleUser);
+    let spawns = init.k.spawns();
+    assert_eq!(spawns.len(), 2);
+    assert_eq!(spawns[0].1, 0, "first attempt failed");
+    assert!(init.k.calls().contains(&Call::Wait(Some(config::STALL_TIMEOUT))));
+}
+
+#[test]
+fn insecure_console_with_root_password_asks_for_it() {
+    let root = Root::new();
+    root.write("etc/ttys", "console none unknown off insecure\n", 0o644);
+    root.write("etc/shadow", "root:$6$salt$abc:19000:0:99999:7:::\n", 0o600);
+    let mut init = root.init(FakeKernel::new());
+    init.transition(State::SingleUser);
+    let s = &init.k.spawns()[0].0;
+    assert_eq!(s.path, Path::new("/sbin/init"));
+    assert_eq!(s.argv[..2], strs(&["reinit", "sulogin"]));
+    // Secure console or no password: the shell directly.
+    for (ttys, shadow) in [
+        ("console none unknown off secure\n", "root:$6$salt$abc:1::::::\n"),
+        ("console none unknown off insecure\n", "root::1::::::\n"),
+    ] {
+        root.write("etc/ttys", ttys, 0o644);
+        root.write("etc/shadow", shadow, 0o600);
+        let mut init = root.init(FakeKernel::new());
+        init.transition(State::SingleUser);
+        assert_eq!(init.k.spawns()[0].0.argv, vec!["-sh".to_owned()]);
+    }
+}
+
+#[test]
+fn malformed_ttys_lines_are_skipped_others_work() {
+    let root = Root::new();
+    root.write(
+        "etc/ttys",
+        "ttyv0 \"/usr/libexec/getty Pc xterm on\nttyv1 \"/usr/libexec/getty Pc\" xterm on\n",
+        0o644,
+    );
+    let mut k = FakeKernel::new();
+    k.exit(100, Exited(0));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    assert_eq!(init.gettys(), vec![("ttyv1".to_owned(), 101)]);
+}
+
+#[test]
+fn flags_parse_like_getopt() {
+    let (f, w) = Flags::parse(&strs(&["-sf", "-x", "extra"]));
+    assert!(f.single && f.fast && !f.reroot);
+    assert_eq!(w, strs(&["unrecognized flag '-x'", "ignoring excess argument `extra`"]));
+}

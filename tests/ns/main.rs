@@ -1,0 +1,271 @@
+//! Namespace tier: the real `reinit` binary as PID 1 of a new pid + mount namespace on the
+//! host's kernel. Every test states the end state it expects; the guarantees have negative
+//! controls that show the check fails when the fault is there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod util;
+
+use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use util::{sig_masks, wait_for, Sandbox};
+
+const T: Duration = Duration::from_secs(20);
+
+const EXEC: u32 = 0o755;
+const FILE: u32 = 0o644;
+
+/// A getty stand-in: records its argv and TERM, then becomes a long sleep.
+const SLEEPY_GETTY: &str = "#!/bin/sh\necho \"$$ $TERM $*\" >> /tmp/getty.log\nexec /bin/sleep 1000\n";
+
+/// A shell stand-in for single-user mode: says so, then sleeps.
+const FAKE_SHELL: &str = "#!/bin/sh\necho single > /tmp/single\nexec /bin/sleep 1000\n";
+
+// ---- boot, rc, single-user --------------------------------------------------------------
+
+#[test]
+fn rc_gets_autoboot_and_a_minimal_environment() {
+    let mut sb = Sandbox::new(&[(
+        "etc/rc",
+        "#!/bin/sh\necho \"$*\" > /tmp/rc.args\nenv | sort > /tmp/rc.env\n",
+        EXEC,
+    )]);
+    sb.boot(&[], &[]);
+    assert_eq!(sb.expect_file("tmp/rc.args", T), "autoboot\n");
+    let env = sb.expect_file("tmp/rc.env", T);
+    assert!(env.contains("PATH=/sbin:/bin:/usr/sbin:/usr/bin"), "{env}");
+    assert!(env.contains("HOME=/"), "{env}");
+    assert!(!env.contains("CARGO"), "nothing leaks from the host: {env}");
+    sb.expect_console("entering read_ttys", T);
+}
+
+#[test]
+fn rc_failure_gives_single_user() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\nexit 3\n", EXEC),
+        ("bin/fakesh", FAKE_SHELL, EXEC),
+    ]);
+    sb.boot(&[], &["init_shell=/bin/fakesh"]);
+    assert_eq!(sb.expect_file("tmp/single", T), "single\n");
+    sb.expect_console("exited with status 3; going to single user mode", T);
+}
+
+#[test]
+fn single_user_flag_starts_the_shell_first() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\ntouch /tmp/rc.ran\n", EXEC),
+        ("bin/fakesh", FAKE_SHELL, EXEC),
+    ]);
+    sb.boot(&["-s"], &["init_shell=/bin/fakesh"]);
+    sb.expect_file("tmp/single", T);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sb.read("tmp/rc.ran").is_none(), "rc must not run in single-user mode");
+}
+
+// ---- children: signal state, descriptors ------------------------------------------------
+
+#[test]
+fn children_start_with_empty_mask_default_dispositions_and_no_extra_fds() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/ttys", "ttyv0 \"/sbin/getty\" vt100 on\n", FILE),
+        ("sbin/getty", SLEEPY_GETTY, EXEC),
+    ]);
+    sb.boot(&[], &[]);
+    let log = sb.expect_file("tmp/getty.log", T);
+    let pid: i32 = log.split_whitespace().next().unwrap().parse().unwrap();
+    // The getty exec'd sleep: its state is what reinit's child setup left.
+    let status = wait_for(T, || {
+        sb.read_inside(&format!("/proc/{pid}/status"))
+            .filter(|s| s.contains("Name:\tsleep"))
+    })
+    .expect("sleep status");
+    assert_eq!(sig_masks(&status), (0, 0), "SigBlk/SigIgn of a child:\n{status}");
+    let fds = sb.exec_inside(&["/bin/ls", &format!("/proc/{pid}/fd")]);
+    assert_eq!(String::from_utf8_lossy(&fds.stdout).split_whitespace().collect::<Vec<_>>(), ["0", "1", "2"]);
+    assert!(log.contains(" vt100 ttyv0"), "getty argv ends with the tty, TERM set: {log}");
+}
+
+/// Negative control: the mask check does see a blocked signal and an ignored SIGPIPE.
+#[test]
+fn negative_control_mask_check_sees_blocked_and_ignored_signals() {
+    let mut cmd = Command::new("/bin/sleep");
+    cmd.arg("5");
+    // SAFETY: async-signal-safe calls only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (blk, ign) = sig_masks(&status);
+    assert_ne!(blk & (1 << (libc::SIGUSR1 - 1)), 0, "blocked SIGUSR1 not seen");
+    assert_ne!(ign & (1 << (libc::SIGPIPE - 1)), 0, "ignored SIGPIPE not seen");
+}
+
+// ---- reaping ----------------------------------------------------------------------------
+
+/// rc leaves 1,000 orphans behind; they are reparented to PID 1 and must all be reaped.
+/// Each orphan lives two seconds, so it exits after its parent is gone and after PID 1 has
+/// settled (in the negative control: after PID 1 stopped waiting for anything).
+const STORM_RC: &str = "#!/bin/sh\ni=0\nwhile [ $i -lt 1000 ]; do ( /bin/sleep 2 & ) ; i=$((i+1)); done\necho done > /tmp/storm\n";
+
+/// (zombies, storm orphans still running) in the namespace.
+fn census(sb: &Sandbox) -> (usize, usize) {
+    let out = sb.exec_inside(&[
+        "/bin/sh",
+        "-c",
+        "s=$(cat /proc/[0-9]*/stat 2>/dev/null); echo \"$s\" | grep -c ') Z '; echo \"$s\" | grep -c '(sleep) [^Z]'",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut n = text.split_whitespace().map(|w| w.parse().unwrap_or(usize::MAX));
+    (n.next().unwrap_or(usize::MAX), n.next().unwrap_or(usize::MAX))
+}
+
+#[test]
+fn orphan_storm_leaves_no_zombies() {
+    let mut sb = Sandbox::new(&[("etc/rc", STORM_RC, EXEC)]);
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/storm", Duration::from_secs(120));
+    // Every orphan has exited and none is left a zombie.
+    let done = wait_for(Duration::from_secs(60), || Some(census(&sb)).filter(|&c| c == (0, 0)));
+    assert_eq!(done, Some((0, 0)), "(zombies, running) = {:?}", census(&sb));
+}
+
+/// Negative control: the same storm under a PID 1 that never reaps shows the zombies, so the
+/// test above cannot pass by not seeing them.
+#[test]
+fn negative_control_storm_without_reaper_leaves_zombies() {
+    let mut sb = Sandbox::new(&[("etc/storm", STORM_RC, EXEC)]);
+    // PID 1 is a sh that runs the storm and then execs sleep, which never waits.
+    sb.write("sbin/init", "#!/bin/sh\n/etc/storm\nexec /bin/sleep 1000\n", EXEC);
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/storm", Duration::from_secs(120));
+    let seen = wait_for(Duration::from_secs(60), || Some(census(&sb)).filter(|&(z, r)| r == 0 && z >= 1000));
+    assert!(seen.is_some(), "expected >= 1000 zombies, (zombies, running) = {:?}", census(&sb));
+}
+
+// ---- gettys -----------------------------------------------------------------------------
+
+#[test]
+fn getty_respawn_is_throttled() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/ttys", "# a comment\nttyv0 \"/sbin/quickgetty\" vt100 on\n", FILE),
+        ("sbin/quickgetty", "#!/bin/sh\necho x >> /tmp/starts\n", EXEC),
+    ]);
+    sb.boot(&[], &[]);
+    sb.expect_console("getty repeating too quickly on port /dev/ttyv0, sleeping 30 secs", T);
+    // One start and three quick respawns, then the pause.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sb.read("tmp/starts").unwrap().lines().count(), 4);
+}
+
+#[test]
+fn sighup_rescans_ttys_and_malformed_lines_are_reported() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        (
+            "etc/ttys",
+            "ttyv0 \"/sbin/getty a\" vt100 on\nttyv1 \"/sbin/getty b\" vt100 on\nbroken \"/sbin/getty c vt100 on\nttyv2 \"/sbin/getty d\" vt100 off\n",
+            FILE,
+        ),
+        ("sbin/getty", SLEEPY_GETTY, EXEC),
+    ]);
+    sb.boot(&[], &[]);
+    sb.expect_console("line 3", T);
+    let log = wait_for(T, || sb.read("tmp/getty.log").filter(|l| l.lines().count() == 2)).expect("two gettys");
+    assert!(log.contains("a ttyv0") && log.contains("b ttyv1"), "{log}");
+    // ttyv0 changes, ttyv1 goes away, ttyv2 is turned on.
+    sb.write(
+        "etc/ttys",
+        "ttyv0 \"/sbin/getty A\" vt100 on\nttyv2 \"/sbin/getty d\" vt100 on\n",
+        FILE,
+    );
+    sb.signal(Signal::SIGHUP);
+    let log = wait_for(T, || sb.read("tmp/getty.log").filter(|l| l.lines().count() == 4)).expect("four starts");
+    assert!(log.contains("A ttyv0") && log.contains("d ttyv2"), "{log}");
+    std::thread::sleep(Duration::from_millis(500));
+    let ps = sb.exec_inside(&["/bin/ps", "-o", "args"]);
+    let ps = String::from_utf8_lossy(&ps.stdout).to_string();
+    assert_eq!(sb.read("tmp/getty.log").unwrap().lines().count(), 4, "ttyv1 was not restarted");
+    assert_eq!(ps.matches("sleep 1000").count(), 2, "two gettys run:\n{ps}");
+}
+
+#[test]
+fn init_q_from_inside_reaches_pid_1() {
+    let mut sb = Sandbox::new(&[("etc/rc", "#!/bin/sh\n", EXEC)]);
+    sb.boot(&[], &[]);
+    sb.expect_console("entering multi_user", T);
+    let out = sb.exec_inside(&["/sbin/init", "q"]);
+    assert!(out.status.success(), "{out:?}");
+    sb.expect_console("SIGHUP in multi_user", T);
+    sb.expect_console("entering clean_ttys", T);
+}
+
+#[test]
+fn client_errors_are_clear() {
+    let bin = env!("CARGO_BIN_EXE_reinit");
+    let out = Command::new(bin).arg("q").uid(65534).gid(65534).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
+    let out = Command::new(bin).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    let out = Command::new(bin).arg("x").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid run-level `x'"));
+}
+
+// ---- shutdown ---------------------------------------------------------------------------
+
+#[test]
+fn sigterm_runs_rc_shutdown_single_and_a_hanging_one_is_killed() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/rc.shutdown", "#!/bin/sh\necho \"$1\" > /tmp/shutdown.arg\nexec /bin/sleep 1000\n", EXEC),
+        ("bin/fakesh", FAKE_SHELL, EXEC),
+    ]);
+    sb.boot(&[], &["init_shell=/bin/fakesh", "reinit.shutdown_timeout=3"]);
+    sb.expect_console("entering multi_user", T);
+    sb.signal(Signal::SIGTERM);
+    assert_eq!(sb.expect_file("tmp/shutdown.arg", T), "single\n");
+    sb.expect_console("timeout expired for /etc/rc.shutdown", T);
+    assert_eq!(sb.expect_file("tmp/single", T), "single\n");
+}
+
+#[test]
+fn sigint_reboots_and_the_namespace_ends_with_sighup() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/rc.shutdown", "#!/bin/sh\necho \"$1\" > /tmp/shutdown.arg\n", EXEC),
+        ("etc/rc.final", "#!/bin/sh\ntouch /tmp/final\n", EXEC),
+    ]);
+    sb.boot(&[], &[]);
+    sb.expect_console("entering multi_user", T);
+    sb.signal(Signal::SIGINT);
+    let st = sb.wait_exit(T).expect("namespace ended");
+    // reboot(2) in a pid namespace ends its init: SIGHUP for a restart.
+    assert_eq!(st.signal(), Some(libc::SIGHUP), "{st:?}\n{}", sb.console());
+    assert_eq!(sb.read("tmp/shutdown.arg").as_deref(), Some("reboot\n"));
+    assert!(sb.read("tmp/final").is_some(), "rc.final ran");
+}
+
+#[test]
+fn sigusr2_powers_off_and_the_namespace_ends_with_sigint() {
+    let mut sb = Sandbox::new(&[("etc/rc", "#!/bin/sh\n", EXEC)]);
+    sb.boot(&[], &[]);
+    sb.expect_console("entering multi_user", T);
+    sb.signal(Signal::SIGUSR2);
+    let st = sb.wait_exit(T).expect("namespace ended");
+    assert_eq!(st.signal(), Some(libc::SIGINT), "{st:?}\n{}", sb.console());
+}

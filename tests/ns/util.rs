@@ -1,0 +1,211 @@
+//! The namespace harness: the real `reinit` binary as PID 1 of a new pid + mount namespace,
+//! chrooted into a small root directory that each test builds (busybox as the userland).
+//!
+//! Layout inside the root: `/bin/*` busybox applets, `/sbin/init` = reinit, `/etc/*` written
+//! by the test, `/dev` a private tmpfs with `null` (bound from the host) and `console` (bound
+//! to `console.log` beside the root, which the test reads), `/proc` the namespace's own.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where Debian's busybox-static installs itself.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Fail loudly (never skip silently) when the harness cannot run here.
+pub fn require_tools() {
+    for tool in [BUSYBOX, "/usr/bin/unshare", "/usr/bin/nsenter"] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: install busybox-static and util-linux (make test does)"
+        );
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the namespace tests need root (pid and mount namespaces, chroot)"
+    );
+}
+
+/// A root directory for one test, and the namespace running reinit in it.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Sandbox {
+    /// Build a root with busybox, reinit as /sbin/init, and the given files.
+    pub fn new(files: &[(&str, &str, u32)]) -> Sandbox {
+        require_tools();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = Sandbox { dir, child: None };
+        let root = sb.root();
+        for d in ["bin", "sbin", "etc", "dev", "proc", "tmp", "var/log", "root"] {
+            fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
+        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" && applet != "init" {
+                let _ = symlink("busybox", root.join("bin").join(applet));
+            }
+        }
+        fs::copy(env!("CARGO_BIN_EXE_reinit"), root.join("sbin/init")).expect("copy reinit");
+        fs::write(sb.dir.path().join("console.log"), "").expect("console.log");
+        for (path, text, mode) in files {
+            sb.write(path, text, *mode);
+        }
+        sb
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Write a file under the root.
+    pub fn write(&self, rel: &str, text: &str, mode: u32) {
+        let p = self.root().join(rel.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(&p, text).expect("write");
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Read a file under the root, if it exists.
+    pub fn read(&self, rel: &str) -> Option<String> {
+        fs::read_to_string(self.root().join(rel.trim_start_matches('/'))).ok()
+    }
+
+    /// Everything written to the console so far.
+    pub fn console(&self) -> String {
+        fs::read_to_string(self.dir.path().join("console.log")).unwrap_or_default()
+    }
+
+    /// Start reinit as PID 1 of a new pid + mount namespace, with `args` and kenv store lines.
+    pub fn boot(&mut self, args: &[&str], kenv: &[&str]) {
+        let root = self.root();
+        let console = self.dir.path().join("console.log");
+        let mut store = String::new();
+        for k in kenv {
+            store.push_str(k);
+            store.push('\n');
+        }
+        let script = format!(
+            "set -e
+             R='{root}'
+             mount -t tmpfs -o mode=0755 tmpfs \"$R/dev\"
+             touch \"$R/dev/null\" \"$R/dev/console\"
+             mount --bind /dev/null \"$R/dev/null\"
+             mount --bind '{console}' \"$R/dev/console\"
+             mkdir -p \"$R/dev/.reinit\"
+             printf '%s' '{store}' > \"$R/dev/.reinit/kenv\"
+             mount -t proc proc \"$R/proc\"
+             exec chroot \"$R\" /sbin/init {args}",
+            root = root.display(),
+            console = console.display(),
+            store = store,
+            args = args.join(" "),
+        );
+        let child = Command::new("/usr/bin/unshare")
+            .args(["--pid", "--mount", "--fork", "--kill-child", "--propagation", "private"])
+            .args([BUSYBOX, "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("unshare");
+        self.child = Some(child);
+    }
+
+    /// The host pid of the namespace's PID 1 (reinit).
+    pub fn init_pid(&self) -> i32 {
+        let unshare = self.child.as_ref().expect("booted").id();
+        let path = format!("/proc/{unshare}/task/{unshare}/children");
+        wait_for(Duration::from_secs(10), || {
+            fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()))
+        })
+        .expect("namespace init pid")
+    }
+
+    /// Send a signal to PID 1 from the host.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.init_pid()), sig).expect("kill");
+    }
+
+    /// Run a command inside the namespace (same pid ns, mounts and root as PID 1).
+    pub fn exec_inside(&self, argv: &[&str]) -> std::process::Output {
+        let pid = self.init_pid().to_string();
+        Command::new("/usr/bin/nsenter")
+            .args(["-t", &pid, "-p", "-m", "-r", "-w"])
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter")
+    }
+
+    /// Read a file as PID 1 sees it (e.g. its /proc).
+    pub fn read_inside(&self, path: &str) -> Option<String> {
+        let p = format!("/proc/{}/root{}", self.init_pid(), path);
+        fs::read_to_string(p).ok()
+    }
+
+    /// Wait until the console contains `needle`; panics with the console after `timeout`.
+    pub fn expect_console(&self, needle: &str, timeout: Duration) {
+        if wait_for(timeout, || self.console().contains(needle).then_some(())).is_none() {
+            panic!("console never showed {needle:?}; console was:\n{}", self.console());
+        }
+    }
+
+    /// Wait until a file under the root exists and return its content.
+    pub fn expect_file(&self, rel: &str, timeout: Duration) -> String {
+        match wait_for(timeout, || self.read(rel).filter(|t| !t.is_empty())) {
+            Some(t) => t,
+            None => panic!("{rel} never appeared; console was:\n{}", self.console()),
+        }
+    }
+
+    /// Wait for the namespace to end and return how unshare ended.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().expect("booted");
+        wait_for(timeout, || child.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // --kill-child: PID 1 gets SIGKILL when unshare dies, and the namespace with it.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Poll `f` every 20 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `SigBlk`, `SigIgn` lines of a /proc/PID/status text, as numbers.
+pub fn sig_masks(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .expect("status field")
+    };
+    (field("SigBlk:"), field("SigIgn:"))
+}
