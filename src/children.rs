@@ -139,8 +139,16 @@ mod tests {
         assert_eq!(
             h.ended,
             vec![
-                Ended { pid: a, role: Some(Role::Rc), status: ChildStatus::Exited(0) },
-                Ended { pid: orphan, role: None, status: ChildStatus::Signaled(9) },
+                Ended {
+                    pid: a,
+                    role: Some(Role::Rc),
+                    status: ChildStatus::Exited(0)
+                },
+                Ended {
+                    pid: orphan,
+                    role: None,
+                    status: ChildStatus::Signaled(9)
+                },
             ]
         );
         assert!(!h.none_left);

@@ -267,7 +267,7 @@ fn sulogin(args: &[String]) -> ExitCode {
         }
         Ok(RootPassword::Locked) => {
             println!("Enter root password, or ^D to go multi-user");
-            if passwd::ask_locked_on_console() == Outcome::MultiUser {
+            if passwd::ask_on_console("*") == Outcome::MultiUser {
                 return ExitCode::SUCCESS;
             }
         }

@@ -298,6 +298,19 @@ pub fn shell(kenv_value: Option<String>, default: &Path) -> PathBuf {
     }
 }
 
+/// Parse FreeBSD's `kern.console` sysctl (`"ttyv0,ttyu0,/ttyv0,ttyu0,"`): the active
+/// consoles are the names before the slash.
+#[must_use]
+pub fn parse_kern_console(v: &str) -> Vec<String> {
+    v.split('/')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The environment every script child gets (init.c gives scripts only what the "daemon"
 /// login class sets; reinit documents a fixed minimal one).
 #[must_use]
@@ -387,6 +400,16 @@ mod tests {
         assert_eq!(shell(None, d), d);
         assert_eq!(shell(Some("ash".into()), d), d);
         assert_eq!(shell(Some("/bin/ash".into()), d), Path::new("/bin/ash"));
+    }
+
+    #[test]
+    fn kern_console_active_list() {
+        assert_eq!(
+            parse_kern_console("ttyv0,ttyu0,/ttyv0,ttyu0,"),
+            vec!["ttyv0", "ttyu0"]
+        );
+        assert!(parse_kern_console("/ttyv0").is_empty());
+        assert!(parse_kern_console("").is_empty());
     }
 
     #[test]

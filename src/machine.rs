@@ -18,8 +18,7 @@ use std::time::Duration;
 use crate::children::{Children, Ended, Harvest, Role};
 use crate::config::{self, keys, Paths};
 use crate::kernel::{
-    ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, RebootHow, SpawnSpec, Stdio,
-    Wake,
+    ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, RebootHow, SpawnSpec, Stdio, Wake,
 };
 use crate::passwd::{self, RootPassword};
 use crate::signals::{self, Action, Request};
@@ -219,7 +218,9 @@ impl<K: Kernel> Init<K> {
             self.runcom_mode = RuncomMode::Fastboot;
         }
         if flags.reroot {
-            tracing::warn!("-r (reroot phase two) is not available in this build; booting normally");
+            tracing::warn!(
+                "-r (reroot phase two) is not available in this build; booting normally"
+            );
         }
         if let Some(v) = self.k.kenv(keys::INIT_EXEC) {
             self.init_exec(&v);
@@ -280,7 +281,11 @@ impl<K: Kernel> Init<K> {
             ScriptEnd::Done(s) if s.success() => None,
             ScriptEnd::Interrupted => Some(self.follow_requests().unwrap_or(State::SingleUser)),
             end => {
-                tracing::error!("init_script {}: {}; going to single user mode", path.display(), describe(&end));
+                tracing::error!(
+                    "init_script {}: {}; going to single user mode",
+                    path.display(),
+                    describe(&end)
+                );
                 Some(State::SingleUser)
             }
         }
@@ -306,7 +311,9 @@ impl<K: Kernel> Init<K> {
                         .map(|s| (*s).to_owned())
                         .or_else(|| payload.downcast_ref::<String>().cloned())
                         .unwrap_or_default();
-                    tracing::error!("BUG: panic in state {state}: {what}; going to single user mode");
+                    tracing::error!(
+                        "BUG: panic in state {state}: {what}; going to single user mode"
+                    );
                     self.panics_in_a_row += 1;
                     if self.panics_in_a_row > 1 {
                         // Do not spin if single-user mode itself keeps failing.
@@ -521,7 +528,11 @@ impl<K: Kernel> Init<K> {
         let pid = match self.spawn(Role::Shell, &spec) {
             Ok(p) => p,
             Err(e) => {
-                tracing::error!("single user: cannot start {}: {e}; retrying in {} s", spec.path.display(), config::STALL_TIMEOUT.as_secs());
+                tracing::error!(
+                    "single user: cannot start {}: {e}; retrying in {} s",
+                    spec.path.display(),
+                    config::STALL_TIMEOUT.as_secs()
+                );
                 return self.stall(State::SingleUser);
             }
         };
@@ -530,7 +541,10 @@ impl<K: Kernel> Init<K> {
             if let Some(e) = h.ended.iter().find(|e| e.pid == pid) {
                 return match e.status {
                     ChildStatus::Signaled(libc::SIGKILL) => {
-                        tracing::warn!("single user shell killed (by reboot(8)?); waiting {} s", config::STALL_TIMEOUT.as_secs());
+                        tracing::warn!(
+                            "single user shell killed (by reboot(8)?); waiting {} s",
+                            config::STALL_TIMEOUT.as_secs()
+                        );
                         self.stall(State::SingleUser)
                     }
                     ChildStatus::Signaled(_) => State::SingleUser,
@@ -626,7 +640,11 @@ impl<K: Kernel> Init<K> {
                 if let Some(s) = self.follow_requests() {
                     return s;
                 }
-                tracing::error!("{}: {}; going to single user mode", script.display(), describe(&end));
+                tracing::error!(
+                    "{}: {}; going to single user mode",
+                    script.display(),
+                    describe(&end)
+                );
                 State::SingleUser
             }
         }
@@ -700,7 +718,9 @@ impl<K: Kernel> Init<K> {
         let now = self.k.now();
         let s = &mut self.sessions[i];
         if s.not_before.take().is_none() {
-            let too_soon = s.started.is_some_and(|t| now.saturating_sub(t) < ttys::GETTY_SPACING);
+            let too_soon = s
+                .started
+                .is_some_and(|t| now.saturating_sub(t) < ttys::GETTY_SPACING);
             if too_soon {
                 s.nspace += 1;
                 if s.nspace > ttys::GETTY_NSPACE {
@@ -757,7 +777,11 @@ impl<K: Kernel> Init<K> {
     /// A getty ended: forget it, and drop the session if it was shut down (init.c
     /// `collect_child`). Respawning happens in `multi_user`.
     fn getty_ended(&mut self, name: &str, e: &Ended) {
-        if let Some(idx) = self.sessions.iter().position(|s| s.entry.name == name && s.pid == Some(e.pid)) {
+        if let Some(idx) = self
+            .sessions
+            .iter()
+            .position(|s| s.entry.name == name && s.pid == Some(e.pid))
+        {
             self.sessions[idx].pid = None;
             if self.sessions[idx].shutdown && !self.sessions[idx].present {
                 self.sessions.remove(idx);
@@ -772,7 +796,11 @@ impl<K: Kernel> Init<K> {
             s.present = false;
         }
         for entry in self.load_ttys() {
-            match self.sessions.iter_mut().find(|s| s.entry.name == entry.name) {
+            match self
+                .sessions
+                .iter_mut()
+                .find(|s| s.entry.name == entry.name)
+            {
                 Some(s) => {
                     s.present = true;
                     let changed = s.entry.getty != entry.getty
@@ -834,7 +862,8 @@ impl<K: Kernel> Init<K> {
         State::DeathSingle
     }
 
-    /// SIGHUP every getty and revoke its terminal; nothing respawns afterwards.
+    /// SIGHUP every getty and revoke its terminal; nothing respawns afterwards. Lines on
+    /// which no getty ever ran are left alone.
     fn revoke_ttys(&mut self) {
         for i in 0..self.sessions.len() {
             self.sessions[i].shutdown = true;
@@ -842,6 +871,9 @@ impl<K: Kernel> Init<K> {
                 if let Err(e) = self.k.kill(KillTarget::Pid(pid), KillSig::Hup) {
                     tracing::warn!("{e}");
                 }
+            }
+            if self.sessions[i].started.is_none() {
+                continue;
             }
             let dev = self.paths.dev.join(&self.sessions[i].entry.name);
             if let Err(e) = self.k.revoke(&dev) {
@@ -863,7 +895,13 @@ impl<K: Kernel> Init<K> {
         let action = self.action.unwrap_or(Action::Single);
         let script = self.paths.rc_shutdown.clone();
         let timeout = self.shutdown_timeout();
-        let end = self.run_script(Role::Shutdown, &script, &[action.script_arg()], Some(timeout), |_| false);
+        let end = self.run_script(
+            Role::Shutdown,
+            &script,
+            &[action.script_arg()],
+            Some(timeout),
+            |_| false,
+        );
         self.absorb_shutdown_requests();
         match end {
             ScriptEnd::Done(s) if s.success() => {}
@@ -908,8 +946,14 @@ impl<K: Kernel> Init<K> {
         }
         let left = self.k.processes();
         if !left.is_empty() {
-            let list: Vec<String> = left.iter().map(|p| format!("{} ({})", p.pid, p.name)).collect();
-            tracing::warn!("some processes would not die; ps axl advised: {}", list.join(", "));
+            let list: Vec<String> = left
+                .iter()
+                .map(|p| format!("{} ({})", p.pid, p.name))
+                .collect();
+            tracing::warn!(
+                "some processes would not die; ps axl advised: {}",
+                list.join(", ")
+            );
         }
         self.sessions.clear();
         State::SingleUser

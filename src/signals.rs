@@ -123,7 +123,10 @@ mod tests {
             let sd = |a| if m { Death(a) } else { DeathSingle(a) };
             let expect = [
                 (Sig::Hup, m.then_some(Rescan)),
-                (Sig::Tstp, (m || state == State::Runcom).then_some(Request::Catatonia)),
+                (
+                    Sig::Tstp,
+                    (m || state == State::Runcom).then_some(Request::Catatonia),
+                ),
                 (Sig::Term, Some(sd(Action::Single))),
                 (Sig::Int, Some(sd(reb(Reboot)))),
                 (Sig::Usr1, Some(sd(reb(Halt)))),

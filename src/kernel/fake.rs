@@ -356,7 +356,8 @@ impl Kernel for FakeKernel {
     }
 
     fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
-        self.calls.push(Call::Exec(path.to_path_buf(), argv.to_vec()));
+        self.calls
+            .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
         let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
         KernelError::new("execve", Some(path), errno)
     }

@@ -15,8 +15,10 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, Nmount};
 
 use super::unix::{self, Clock, SignalWaiter};
-use super::{Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake};
-use crate::config::Paths;
+use super::{
+    Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake,
+};
+use crate::config::{self, Paths};
 
 extern "C" {
     /// revoke(2); not in the libc crate.
@@ -73,7 +75,14 @@ pub fn kenv_set(name: &str, value: &str) -> Result<(), Errno> {
     let value = CString::new(value).map_err(|_| Errno::EINVAL)?;
     let len = value.as_bytes_with_nul().len() as c_int;
     // SAFETY: both strings are NUL-terminated and outlive the call; the kernel only reads.
-    let rc = unsafe { libc::kenv(libc::KENV_SET, name.as_ptr(), value.as_ptr().cast_mut(), len) };
+    let rc = unsafe {
+        libc::kenv(
+            libc::KENV_SET,
+            name.as_ptr(),
+            value.as_ptr().cast_mut(),
+            len,
+        )
+    };
     Errno::result(rc).map(drop)
 }
 
@@ -119,7 +128,13 @@ fn sysctl_int(name: &CStr) -> Option<c_int> {
     let mut len = std::mem::size_of::<c_int>();
     // SAFETY: `v` is a writable c_int and `len` its size.
     let rc = unsafe {
-        libc::sysctlbyname(name.as_ptr(), (&raw mut v).cast::<c_void>(), &mut len, std::ptr::null(), 0)
+        libc::sysctlbyname(
+            name.as_ptr(),
+            (&raw mut v).cast::<c_void>(),
+            &mut len,
+            std::ptr::null(),
+            0,
+        )
     };
     (rc == 0).then_some(v)
 }
@@ -128,7 +143,15 @@ fn sysctl_int(name: &CStr) -> Option<c_int> {
 fn sysctl_string(name: &CStr) -> Option<String> {
     let mut len: usize = 0;
     // SAFETY: NULL old buffer asks for the size.
-    let rc = unsafe { libc::sysctlbyname(name.as_ptr(), std::ptr::null_mut(), &mut len, std::ptr::null(), 0) };
+    let rc = unsafe {
+        libc::sysctlbyname(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            &mut len,
+            std::ptr::null(),
+            0,
+        )
+    };
     if rc != 0 {
         return None;
     }
@@ -136,7 +159,13 @@ fn sysctl_string(name: &CStr) -> Option<String> {
     let mut len = buf.len();
     // SAFETY: `buf` is writable for `len` bytes.
     let rc = unsafe {
-        libc::sysctlbyname(name.as_ptr(), buf.as_mut_ptr().cast::<c_void>(), &mut len, std::ptr::null(), 0)
+        libc::sysctlbyname(
+            name.as_ptr(),
+            buf.as_mut_ptr().cast::<c_void>(),
+            &mut len,
+            std::ptr::null(),
+            0,
+        )
     };
     if rc != 0 {
         return None;
@@ -144,18 +173,6 @@ fn sysctl_string(name: &CStr) -> Option<String> {
     CStr::from_bytes_until_nul(&buf)
         .ok()
         .map(|s| s.to_string_lossy().into_owned())
-}
-
-/// Parse `kern.console` ("ttyv0,ttyu0,/ttyv0,ttyu0,": active consoles before the slash).
-#[must_use]
-pub fn parse_kern_console(v: &str) -> Vec<String> {
-    v.split('/')
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 impl Kernel for FreeBsdKernel {
@@ -184,7 +201,11 @@ impl Kernel for FreeBsdKernel {
             .nmount(MntFlags::empty());
         match r {
             Ok(()) => Vec::new(),
-            Err(e) => vec![KernelError::new("nmount devfs", Some(Path::new("/dev")), e.error())],
+            Err(e) => vec![KernelError::new(
+                "nmount devfs",
+                Some(Path::new("/dev")),
+                e.error(),
+            )],
         }
     }
 
@@ -256,7 +277,7 @@ impl Kernel for FreeBsdKernel {
 
     fn console_names(&self) -> Vec<String> {
         sysctl_string(c"kern.console")
-            .map(|v| parse_kern_console(&v))
+            .map(|v| config::parse_kern_console(&v))
             .unwrap_or_default()
     }
 
@@ -288,7 +309,14 @@ impl Kernel for FreeBsdKernel {
         let mut len: usize = 0;
         // SAFETY: NULL buffer asks for the size.
         let rc = unsafe {
-            libc::sysctl(mib.as_ptr(), 3, std::ptr::null_mut(), &mut len, std::ptr::null(), 0)
+            libc::sysctl(
+                mib.as_ptr(),
+                3,
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
         };
         if rc != 0 {
             return Vec::new();
@@ -329,7 +357,12 @@ impl Kernel for FreeBsdKernel {
     }
 
     fn self_exe(&self) -> PathBuf {
-        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PATHNAME, -1];
+        let mib = [
+            libc::CTL_KERN,
+            libc::KERN_PROC,
+            libc::KERN_PROC_PATHNAME,
+            -1,
+        ];
         let mut buf = vec![0u8; libc::PATH_MAX as usize];
         let mut len = buf.len();
         // SAFETY: `buf` is writable for `len` bytes.
@@ -348,16 +381,5 @@ impl Kernel for FreeBsdKernel {
             .flatten()
             .map(|s| PathBuf::from(s.to_string_lossy().into_owned()));
         unix::exe_or_default(found)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kern_console_active_list() {
-        assert_eq!(parse_kern_console("ttyv0,ttyu0,/ttyv0,ttyu0,"), vec!["ttyv0", "ttyu0"]);
-        assert!(parse_kern_console("/ttyv0").is_empty());
     }
 }

@@ -21,7 +21,9 @@ use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::stat::Mode;
 
 use super::unix::{self, Clock, SignalWaiter};
-use super::{Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake};
+use super::{
+    Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake,
+};
 use crate::config::{self, Paths};
 
 /// The real Linux kernel.
@@ -79,7 +81,13 @@ impl Kernel for LinuxKernel {
         let mut errors = Vec::new();
         let dev = Path::new("/dev");
         if dev.is_dir() && same_device(Path::new("/"), dev) {
-            if let Err(e) = mount(Some("devtmpfs"), dev, Some("devtmpfs"), MsFlags::MS_NOSUID, Some("mode=0755")) {
+            if let Err(e) = mount(
+                Some("devtmpfs"),
+                dev,
+                Some("devtmpfs"),
+                MsFlags::MS_NOSUID,
+                Some("mode=0755"),
+            ) {
                 errors.push(KernelError::new("mount devtmpfs", Some(dev), e));
             }
         }
@@ -119,7 +127,8 @@ impl Kernel for LinuxKernel {
 
     fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
         let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let fd = open(path, flags, Mode::empty()).map_err(|e| KernelError::new("open", Some(path), e))?;
+        let fd = open(path, flags, Mode::empty())
+            .map_err(|e| KernelError::new("open", Some(path), e))?;
         // SAFETY: TIOCVHANGUP takes no argument; `fd` is a valid open descriptor we own.
         let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::TIOCVHANGUP, 0) };
         if rc < 0 {
@@ -209,7 +218,10 @@ impl Kernel for LinuxKernel {
 fn parse_stat(stat: &str) -> Option<(String, &str)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
-    Some((stat.get(open + 1..close)?.to_owned(), stat.get(close + 1..)?))
+    Some((
+        stat.get(open + 1..close)?.to_owned(),
+        stat.get(close + 1..)?,
+    ))
 }
 
 #[cfg(test)]

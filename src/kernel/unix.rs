@@ -21,7 +21,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
-use super::{ChildStatus, KernelError, KillSig, KillTarget, Pid, Reaped, Sig, SpawnSpec, Stdio, Wake};
+use super::{
+    ChildStatus, KernelError, KillSig, KillTarget, Pid, Reaped, Sig, SpawnSpec, Stdio, Wake,
+};
 
 /// The signals the kernel sends when PID 1 itself is broken. They stay unblocked so that a bug
 /// is a visible crash rather than a silent hang (catatonit's `kernel_signals`).
@@ -100,10 +102,7 @@ impl SignalWaiter {
                 }
             };
             let fd = self.delivery.get_read();
-            let mut fds = [PollFd::new(
-                std::os::fd::AsFd::as_fd(fd),
-                PollFlags::POLLIN,
-            )];
+            let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(fd), PollFlags::POLLIN)];
             match poll(&mut fds, remaining) {
                 Ok(0) if deadline.is_some() => {
                     // Loop once more: collects a signal that raced with the timeout.
@@ -196,7 +195,10 @@ fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Resul
         }
         libc::setsid();
         if use_console {
-            let fd = libc::open(console.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY);
+            let fd = libc::open(
+                console.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY,
+            );
             if fd >= 0 {
                 let flags = libc::fcntl(fd, libc::F_GETFL);
                 libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);

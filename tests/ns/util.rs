@@ -41,11 +41,16 @@ impl Sandbox {
         let dir = tempfile::tempdir().expect("tempdir");
         let sb = Sandbox { dir, child: None };
         let root = sb.root();
-        for d in ["bin", "sbin", "etc", "dev", "proc", "tmp", "var/log", "root"] {
+        for d in [
+            "bin", "sbin", "etc", "dev", "proc", "tmp", "var/log", "root",
+        ] {
             fs::create_dir_all(root.join(d)).expect("mkdir");
         }
         fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+        let list = Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" && applet != "init" {
                 let _ = symlink("busybox", root.join("bin").join(applet));
@@ -108,7 +113,14 @@ impl Sandbox {
             args = args.join(" "),
         );
         let child = Command::new("/usr/bin/unshare")
-            .args(["--pid", "--mount", "--fork", "--kill-child", "--propagation", "private"])
+            .args([
+                "--pid",
+                "--mount",
+                "--fork",
+                "--kill-child",
+                "--propagation",
+                "private",
+            ])
             .args([BUSYBOX, "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -155,7 +167,10 @@ impl Sandbox {
     /// Wait until the console contains `needle`; panics with the console after `timeout`.
     pub fn expect_console(&self, needle: &str, timeout: Duration) {
         if wait_for(timeout, || self.console().contains(needle).then_some(())).is_none() {
-            panic!("console never showed {needle:?}; console was:\n{}", self.console());
+            panic!(
+                "console never showed {needle:?}; console was:\n{}",
+                self.console()
+            );
         }
     }
 

@@ -1,0 +1,499 @@
+//! /etc/ttys: FreeBSD's terminal table (ttys(5), libc getttyent(3)).
+//!
+//! One entry per line: `name getty type flags...`. `#` starts a comment outside double
+//! quotes; blank lines are skipped. The getty and the `window=` value may be double-quoted to
+//! contain spaces; `none` as getty or type means there is none. Flags: `on`, `off`,
+//! `onifexists`, `onifconsole`, `secure`, `insecure`, `dialup`, `network`, `window=CMD`,
+//! `group=NAME`.
+//!
+//! The getty command is split into argv the way init.c's `strk()` does (whitespace-separated
+//! words, single quotes group a word; not a shell), and the terminal name is appended as the
+//! last argument, as init builds `"<getty> <name>"`.
+//!
+//! Malformed lines are reported with their line number and skipped; every other line still
+//! counts. Malformed: an unterminated double quote, an unterminated single quote inside the
+//! getty or window command, an empty `window=` or `group=`. A name seen twice: the first line
+//! wins and the later one is reported. An unknown flag is reported as a warning
+//! ([`TtysError::UnknownFlag`]) and the entry is kept, as getttyent ignores it.
+//!
+//! Not done: the `dialup`/`network` flags and `group=` are parsed but init gives them no
+//! meaning (neither does FreeBSD's init).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A getty restarted sooner than this after its previous start counts as a quick respawn.
+pub const GETTY_SPACING: Duration = Duration::from_secs(5);
+/// More quick respawns in a row than this make init pause the line.
+pub const GETTY_NSPACE: u32 = 3;
+/// How long a line that respawns too quickly is paused.
+pub const GETTY_SLEEP: Duration = Duration::from_secs(30);
+
+/// Whether init runs a getty on a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// `on`.
+    On,
+    /// `off` (also the default when neither is given).
+    Off,
+    /// `onifexists`: on when the device node exists.
+    OnIfExists,
+    /// `onifconsole`: on when the line is one of the kernel's consoles.
+    OnIfConsole,
+}
+
+/// One line of /etc/ttys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TtyEntry {
+    /// 1-based line number.
+    pub line: usize,
+    /// Terminal name; the device is `/dev/<name>`.
+    pub name: String,
+    /// The getty's argv with the terminal name appended; `None` for `none` or no field.
+    pub getty: Option<Vec<String>>,
+    /// Terminal type for `TERM`; `None` for `none` or no field.
+    pub term: Option<String>,
+    /// on/off.
+    pub status: Status,
+    /// `secure` (root may log in; no password in single-user mode on the console).
+    pub secure: bool,
+    /// `window=` command, split like the getty.
+    pub window: Option<Vec<String>>,
+    /// `group=` name.
+    pub group: Option<String>,
+    /// `dialup`.
+    pub dialup: bool,
+    /// `network`.
+    pub network: bool,
+}
+
+impl TtyEntry {
+    /// The device node: `/dev/<name>`.
+    #[must_use]
+    pub fn device(&self) -> PathBuf {
+        PathBuf::from("/dev").join(&self.name)
+    }
+
+    /// Whether init should run a getty on this line now.
+    #[must_use]
+    pub fn wants_getty(
+        &self,
+        device_exists: impl Fn(&str) -> bool,
+        console_names: &[String],
+    ) -> bool {
+        if self.getty.is_none() {
+            return false;
+        }
+        match self.status {
+            Status::On => true,
+            Status::Off => false,
+            Status::OnIfExists => device_exists(&self.name),
+            Status::OnIfConsole => console_names.contains(&self.name),
+        }
+    }
+}
+
+/// A problem on one line of /etc/ttys.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TtysError {
+    /// A double quote is not closed; the line is skipped.
+    #[error("line {line}: unterminated double quote (line skipped)")]
+    UnterminatedQuote {
+        /// Line number.
+        line: usize,
+    },
+    /// A single quote in a command is not closed; the line is skipped.
+    #[error("line {line}: {field}: {source} (line skipped)")]
+    BadCommand {
+        /// Line number.
+        line: usize,
+        /// `getty` or `window`.
+        field: &'static str,
+        /// What is wrong.
+        source: SplitError,
+    },
+    /// `window=` or `group=` without a value; the line is skipped.
+    #[error("line {line}: empty {flag}= value (line skipped)")]
+    EmptyValue {
+        /// Line number.
+        line: usize,
+        /// The flag.
+        flag: &'static str,
+    },
+    /// The name field is empty (`""`); the line is skipped.
+    #[error("line {line}: empty terminal name (line skipped)")]
+    EmptyName {
+        /// Line number.
+        line: usize,
+    },
+    /// A terminal named twice; the later line is skipped.
+    #[error("line {line}: {name} already defined on line {first} (line skipped)")]
+    Duplicate {
+        /// Line number.
+        line: usize,
+        /// The name.
+        name: String,
+        /// Where it was first defined.
+        first: usize,
+    },
+    /// An unknown flag; it is ignored and the entry kept.
+    #[error("line {line}: unknown flag `{flag}` (ignored)")]
+    UnknownFlag {
+        /// Line number.
+        line: usize,
+        /// The flag.
+        flag: String,
+    },
+}
+
+/// A command that cannot be split.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SplitError {
+    /// A single quote is not closed.
+    #[error("unterminated single quote")]
+    UnterminatedQuote,
+}
+
+/// Split like init.c `strk()`: whitespace-separated words; single quotes group a word.
+pub fn split_words(s: &str) -> Result<Vec<String>, SplitError> {
+    let mut words = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else {
+            return Ok(words);
+        };
+        let mut w = String::new();
+        if c == '\'' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some(c) => w.push(c),
+                    None => return Err(SplitError::UnterminatedQuote),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                w.push(c);
+                chars.next();
+            }
+        }
+        words.push(w);
+    }
+}
+
+/// Split a line into fields: whitespace-separated, double quotes group (and are removed),
+/// `#` outside quotes ends the line. `None` on an unterminated double quote.
+fn fields(line: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut have = false;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                have = true;
+            }
+            '#' if !quoted => break,
+            c if c.is_whitespace() && !quoted => {
+                if have {
+                    out.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                have = true;
+            }
+        }
+    }
+    if quoted {
+        return None;
+    }
+    if have {
+        out.push(cur);
+    }
+    Some(out)
+}
+
+fn none_or(v: Option<&String>) -> Option<&String> {
+    v.filter(|s| s.as_str() != "none" && !s.is_empty())
+}
+
+/// Parse one non-empty line.
+fn parse_line(
+    line: usize,
+    f: &[String],
+    errors: &mut Vec<TtysError>,
+) -> Result<TtyEntry, TtysError> {
+    let name = f[0].clone();
+    if name.is_empty() {
+        return Err(TtysError::EmptyName { line });
+    }
+    let getty = match none_or(f.get(1)) {
+        Some(g) => {
+            let mut argv = split_words(g).map_err(|source| TtysError::BadCommand {
+                line,
+                field: "getty",
+                source,
+            })?;
+            if argv.is_empty() {
+                None
+            } else {
+                argv.push(name.clone());
+                Some(argv)
+            }
+        }
+        None => None,
+    };
+    let mut e = TtyEntry {
+        line,
+        name,
+        getty,
+        term: none_or(f.get(2)).cloned(),
+        status: Status::Off,
+        secure: false,
+        window: None,
+        group: None,
+        dialup: false,
+        network: false,
+    };
+    for flag in f.iter().skip(3) {
+        match flag.as_str() {
+            "on" => e.status = Status::On,
+            "off" => e.status = Status::Off,
+            "onifexists" => e.status = Status::OnIfExists,
+            "onifconsole" => e.status = Status::OnIfConsole,
+            "secure" => e.secure = true,
+            "insecure" => e.secure = false,
+            "dialup" => e.dialup = true,
+            "network" => e.network = true,
+            other => {
+                if let Some(w) = other.strip_prefix("window=") {
+                    if w.trim().is_empty() {
+                        return Err(TtysError::EmptyValue {
+                            line,
+                            flag: "window",
+                        });
+                    }
+                    e.window = Some(split_words(w).map_err(|source| TtysError::BadCommand {
+                        line,
+                        field: "window",
+                        source,
+                    })?);
+                } else if let Some(g) = other.strip_prefix("group=") {
+                    if g.is_empty() {
+                        return Err(TtysError::EmptyValue {
+                            line,
+                            flag: "group",
+                        });
+                    }
+                    e.group = Some(g.to_owned());
+                } else {
+                    errors.push(TtysError::UnknownFlag {
+                        line,
+                        flag: other.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(e)
+}
+
+/// Parse the whole file. Never panics; see the module documentation for what is skipped.
+#[must_use]
+pub fn parse(text: &str) -> (Vec<TtyEntry>, Vec<TtysError>) {
+    let mut entries: Vec<TtyEntry> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let Some(f) = fields(raw) else {
+            errors.push(TtysError::UnterminatedQuote { line });
+            continue;
+        };
+        if f.is_empty() {
+            continue;
+        }
+        match parse_line(line, &f, &mut errors) {
+            Ok(e) => match entries.iter().find(|x| x.name == e.name) {
+                Some(first) => errors.push(TtysError::Duplicate {
+                    line,
+                    name: e.name,
+                    first: first.line,
+                }),
+                None => entries.push(e),
+            },
+            Err(err) => errors.push(err),
+        }
+    }
+    (entries, errors)
+}
+
+/// The `secure` flag of the `console` line (false when there is none).
+#[must_use]
+pub fn console_is_secure(entries: &[TtyEntry]) -> bool {
+    entries.iter().any(|e| e.name == "console" && e.secure)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const FREEBSD: &str = "\
+#
+# name\tgetty\t\t\t\ttype\tstatus\t\tcomments
+#
+console\tnone\t\t\t\tunknown\toff secure
+ttyv0\t\"/usr/libexec/getty Pc\"\t\txterm\tonifexists secure
+ttyu0\t\"/usr/libexec/getty 3wire\"\tvt100\tonifconsole secure
+dcons\t\"/usr/libexec/getty std.9600\"\tvt100\toff secure
+";
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn freebsd_default_file() {
+        let (e, errs) = parse(FREEBSD);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(e.len(), 4);
+        assert_eq!(e[0].name, "console");
+        assert_eq!(e[0].getty, None);
+        assert_eq!(e[0].term.as_deref(), Some("unknown"));
+        assert_eq!(e[0].line, 4);
+        assert!(e[0].secure);
+        assert_eq!(e[1].getty, Some(s(&["/usr/libexec/getty", "Pc", "ttyv0"])));
+        assert_eq!(e[1].status, Status::OnIfExists);
+        assert_eq!(e[2].status, Status::OnIfConsole);
+        assert_eq!(e[3].status, Status::Off);
+        assert_eq!(e[1].device(), PathBuf::from("/dev/ttyv0"));
+        assert!(console_is_secure(&e));
+    }
+
+    #[test]
+    fn flags_window_group_and_quotes() {
+        let text = "ttyv1 \"/sbin/getty 'two words' x\" vt220 on insecure dialup network window=\"/usr/X11/bin/xterm -e sh\" group=main";
+        let (e, errs) = parse(text);
+        assert!(errs.is_empty());
+        let e = &e[0];
+        assert_eq!(
+            e.getty,
+            Some(s(&["/sbin/getty", "two words", "x", "ttyv1"]))
+        );
+        assert_eq!(e.window, Some(s(&["/usr/X11/bin/xterm", "-e", "sh"])));
+        assert_eq!(e.group.as_deref(), Some("main"));
+        assert!(e.dialup && e.network && !e.secure);
+        assert_eq!(e.status, Status::On);
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped_with_line_numbers() {
+        let text = "\
+ttyv0 \"/usr/libexec/getty Pc\" xterm on
+ttyv1 \"/usr/libexec/getty Pc xterm on
+ttyv2 \"/usr/libexec/getty 'x\" xterm on
+ttyv3 \"/usr/libexec/getty Pc\" xterm on window=
+ttyv4 \"/usr/libexec/getty Pc\" xterm on bogus
+ttyv0 \"/other\" xterm on
+ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
+";
+        let (e, errs) = parse(text);
+        let names: Vec<&str> = e.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["ttyv0", "ttyv4", "ttyv5"]);
+        assert_eq!(e[0].getty, Some(s(&["/usr/libexec/getty", "Pc", "ttyv0"])));
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "line 2: unterminated double quote (line skipped)",
+                "line 3: getty: unterminated single quote (line skipped)",
+                "line 4: empty window= value (line skipped)",
+                "line 5: unknown flag `bogus` (ignored)",
+                "line 6: ttyv0 already defined on line 1 (line skipped)",
+            ]
+        );
+    }
+
+    #[test]
+    fn name_only_line_has_no_getty() {
+        let (e, errs) = parse("ttyv9\n");
+        assert!(errs.is_empty());
+        assert_eq!(e[0].getty, None);
+        assert_eq!(e[0].status, Status::Off);
+        assert!(!e[0].wants_getty(|_| true, &[]));
+    }
+
+    #[test]
+    fn wants_getty_by_status() {
+        let mk = |status| TtyEntry {
+            line: 1,
+            name: "ttyu0".into(),
+            getty: Some(s(&["/g", "ttyu0"])),
+            term: None,
+            status,
+            secure: false,
+            window: None,
+            group: None,
+            dialup: false,
+            network: false,
+        };
+        let consoles = s(&["ttyu0"]);
+        assert!(mk(Status::On).wants_getty(|_| false, &[]));
+        assert!(!mk(Status::Off).wants_getty(|_| true, &consoles));
+        assert!(mk(Status::OnIfExists).wants_getty(|n| n == "ttyu0", &[]));
+        assert!(!mk(Status::OnIfExists).wants_getty(|_| false, &[]));
+        assert!(mk(Status::OnIfConsole).wants_getty(|_| false, &consoles));
+        assert!(!mk(Status::OnIfConsole).wants_getty(|_| true, &s(&["ttyv0"])));
+    }
+
+    #[test]
+    fn console_security() {
+        assert!(!console_is_secure(
+            &parse("console none unknown off insecure").0
+        ));
+        assert!(!console_is_secure(
+            &parse("ttyv0 none unknown off secure").0
+        ));
+        assert!(!console_is_secure(&[]));
+    }
+
+    #[test]
+    fn split_words_edges() {
+        assert_eq!(
+            split_words("  a  b\t'c d'  ").unwrap(),
+            s(&["a", "b", "c d"])
+        );
+        assert_eq!(split_words("''").unwrap(), s(&[""]));
+        assert!(split_words("").unwrap().is_empty());
+        assert_eq!(split_words("'abc"), Err(SplitError::UnterminatedQuote));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let pieces = [
+            "\"", "'", "#", "\t", " ", "window=", "group=", "on", "x", "\n", "é", "none",
+        ];
+        let mut seed: u32 = 7;
+        for _ in 0..2000 {
+            let mut t = String::new();
+            for _ in 0..12 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                t.push_str(pieces[(seed >> 16) as usize % pieces.len()]);
+            }
+            let (entries, _) = parse(&t);
+            for e in entries {
+                assert!(!e.name.is_empty());
+            }
+        }
+    }
+}
