@@ -190,7 +190,7 @@ fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Resul
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         for sig in 1..NSIG {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
+                default_disposition(sig);
             }
         }
         libc::setsid();
@@ -230,6 +230,54 @@ fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Resul
         }
     }
     Ok(())
+}
+
+/// Set one signal's disposition to SIG_DFL, in the child after fork.
+///
+/// On Linux this is the raw rt_sigaction(2): glibc refuses to touch its two internal
+/// real-time signals (32 and 33) with EINVAL, so an ignored disposition inherited by PID 1
+/// would otherwise leak into every child.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+unsafe fn default_disposition(sig: i32) {
+    /// The kernel's `struct sigaction` on x86_64 and aarch64 (both have sa_restorer).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `act` is a valid kernel sigaction for SIG_DFL; 8 is the kernel's sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &raw const act,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        );
+    }
+}
+
+/// Set one signal's disposition to SIG_DFL, in the child after fork.
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+unsafe fn default_disposition(sig: i32) {
+    // SAFETY: signal(2) with SIG_DFL on a valid signal number.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+    }
 }
 
 /// Highest signal number + 1 to reset.
