@@ -143,12 +143,43 @@ pub const MAX_PASSWORD_LINE: usize = 1024;
 /// [`ask_root_password`]).
 pub const FAILURE_DELAY: Duration = Duration::from_secs(1);
 
+// Linux, and static FreeBSD builds: link libcrypt.
+#[cfg(any(not(target_os = "freebsd"), target_feature = "crt-static"))]
 #[link(name = "crypt")]
 extern "C" {
     /// `char *crypt(const char *key, const char *setting)` from libcrypt.
     /// Returns a pointer to a static NUL-terminated buffer, or NULL (or a
     /// failure token starting with `*` on libxcrypt) on error.
     fn crypt(key: *const c_char, salt: *const c_char) -> *mut c_char;
+}
+
+/// Dynamic FreeBSD builds load `crypt` from `libcrypt.so.5` at run time, so that the PID 1
+/// binary needs only libc and libthr (the fewer libraries a reroot must carry, the better);
+/// only the single-user password check ever calls it.
+///
+/// # Safety
+/// As `crypt(3)`: both arguments are NUL-terminated strings.
+#[cfg(all(target_os = "freebsd", not(target_feature = "crt-static")))]
+unsafe fn crypt(key: *const c_char, salt: *const c_char) -> *mut c_char {
+    type CryptFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut c_char;
+    static CRYPT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let f = CRYPT.get_or_init(|| {
+        // SAFETY: dlopen/dlsym with static NUL-terminated names.
+        unsafe {
+            let h = libc::dlopen(c"libcrypt.so.5".as_ptr(), libc::RTLD_NOW);
+            if h.is_null() {
+                return None;
+            }
+            let sym = libc::dlsym(h, c"crypt".as_ptr());
+            (!sym.is_null()).then_some(sym as usize)
+        }
+    });
+    match f {
+        // SAFETY: the address is libcrypt's `crypt`, whose C signature is `CryptFn`; the
+        // caller upholds its contract.
+        Some(addr) => unsafe { std::mem::transmute::<usize, CryptFn>(*addr)(key, salt) },
+        None => std::ptr::null_mut(),
+    }
 }
 
 /// Serialises calls to the non-reentrant `crypt(3)` and the copy-out of its
