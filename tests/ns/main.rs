@@ -1,6 +1,7 @@
 //! Namespace tier: the real `reinit` binary as PID 1 of a new pid + mount namespace on the
 //! host's kernel. Every test states the end state it expects; the guarantees have negative
 //! controls that show the check fails when the fault is there.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod util;
@@ -274,6 +275,33 @@ fn init_q_from_inside_reaches_pid_1() {
     assert!(out.status.success(), "{out:?}");
     sb.expect_console("SIGHUP in multi_user", T);
     sb.expect_console("entering clean_ttys", T);
+}
+
+#[test]
+fn runtime_kenv_is_set_by_the_client_and_read_by_pid_1() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("bin/fakesh", FAKE_SHELL, EXEC),
+    ]);
+    sb.boot(&[], &["init_shell=/bin/nosuchshell"]);
+    sb.expect_console("entering multi_user", T);
+    let set = sb.exec_inside(&["/sbin/init", "kenv", "init_shell=/bin/fakesh"]);
+    assert!(set.status.success(), "{set:?}");
+    let get = sb.exec_inside(&["/sbin/init", "kenv", "init_shell"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "/bin/fakesh\n");
+    let bad = sb.exec_inside(&["/sbin/init", "kenv", "no such=x"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("contains `=` or whitespace"),
+        "{bad:?}"
+    );
+    // PID 1 reads init_shell at every use: `init 1` now reaches the new shell.
+    let one = sb.exec_inside(&["/sbin/init", "1"]);
+    assert!(one.status.success());
+    assert_eq!(sb.expect_file("tmp/single", T), "single\n");
+    let unset = sb.exec_inside(&["/sbin/init", "kenv", "-u", "init_shell"]);
+    assert!(unset.status.success());
+    let gone = sb.exec_inside(&["/sbin/init", "kenv", "init_shell"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("unable to get init_shell"));
 }
 
 #[test]
