@@ -186,7 +186,7 @@ pub fn check_name(name: &str) -> Result<(), KenvError> {
 #[must_use]
 pub fn parse_cmdline(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for word in split_cmdline(text) {
+    for word in split_quoted(text, false).words {
         if word == "--" {
             break;
         }
@@ -199,8 +199,19 @@ pub fn parse_cmdline(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Split a kernel command line into words, honouring double quotes (which are removed).
-fn split_cmdline(text: &str) -> Vec<String> {
+/// Words split at whitespace, double quotes grouping (and removed), as the kernel command
+/// line and /etc/ttys both quote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Quoted {
+    /// The words.
+    pub words: Vec<String>,
+    /// A double quote was left open (the rest of the text is the last word).
+    pub unterminated: bool,
+}
+
+/// Split `text` into [`Quoted`] words. With `comment`, a `#` outside quotes ends the text.
+#[must_use]
+pub fn split_quoted(text: &str, comment: bool) -> Quoted {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_quotes = false;
@@ -211,6 +222,7 @@ fn split_cmdline(text: &str) -> Vec<String> {
                 in_quotes = !in_quotes;
                 have = true;
             }
+            '#' if comment && !in_quotes => break,
             c if c.is_whitespace() && !in_quotes => {
                 if have {
                     words.push(std::mem::take(&mut cur));
@@ -226,7 +238,10 @@ fn split_cmdline(text: &str) -> Vec<String> {
     if have {
         words.push(cur);
     }
-    words
+    Quoted {
+        words,
+        unterminated: in_quotes,
+    }
 }
 
 /// One line of the runtime store: `key=value` (value to end of line) or `-key` (unset, hiding

@@ -22,6 +22,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config;
+
 /// A getty restarted sooner than this after its previous start counts as a quick respawn.
 pub const GETTY_SPACING: Duration = Duration::from_secs(5);
 /// More quick respawns in a row than this make init pause the line.
@@ -188,39 +190,11 @@ pub fn split_words(s: &str) -> Result<Vec<String>, SplitError> {
     }
 }
 
-/// Split a line into fields: whitespace-separated, double quotes group (and are removed),
-/// `#` outside quotes ends the line. `None` on an unterminated double quote.
+/// Split a line into fields (see [`config::split_quoted`]); `None` on an unterminated
+/// double quote.
 fn fields(line: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut have = false;
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                have = true;
-            }
-            '#' if !quoted => break,
-            c if c.is_whitespace() && !quoted => {
-                if have {
-                    out.push(std::mem::take(&mut cur));
-                    have = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                have = true;
-            }
-        }
-    }
-    if quoted {
-        return None;
-    }
-    if have {
-        out.push(cur);
-    }
-    Some(out)
+    let q = config::split_quoted(line, true);
+    (!q.unterminated).then_some(q.words)
 }
 
 fn none_or(v: Option<&String>) -> Option<&String> {
