@@ -52,7 +52,7 @@ pub enum ClientError {
     Usage(&'static str),
 }
 
-const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit --version";
+const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit check [--root DIR] [--newroot DIR] | reinit --version";
 
 /// The run-level letters and the signals they send to PID 1 (init.c, COMPAT_SYSV_INIT).
 #[must_use]
@@ -93,6 +93,13 @@ fn run(args: &[String]) -> Result<ExitCode, ClientError> {
             Ok(ExitCode::SUCCESS)
         }
         Some("kenv") => kenv(&args[1..]),
+        Some("check") => {
+            let (root, newroot) =
+                crate::check::parse_args(&args[1..]).map_err(|_| ClientError::Usage(USAGE))?;
+            let get = |k: &str| platform::get(k).ok().flatten();
+            let findings = crate::check::run(&crate::check::input(root.as_deref(), newroot, &get));
+            Ok(ExitCode::from(crate::check::report(&findings)))
+        }
         Some("sulogin") => Ok(sulogin(&args[1..])),
         _ => {
             if !nix::unistd::getuid().is_root() {

@@ -26,6 +26,7 @@
 //! - [`client`]: `init 0|1|6|c|q|r`, `reinit kenv`.
 //! - [`log`]: console logging that never blocks PID 1.
 
+pub mod check;
 pub mod children;
 pub mod client;
 pub mod config;
@@ -33,5 +34,6 @@ pub mod kernel;
 pub mod log;
 pub mod machine;
 pub mod passwd;
+pub mod reroot;
 pub mod signals;
 pub mod ttys;

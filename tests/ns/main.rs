@@ -309,6 +309,37 @@ fn runtime_kenv_is_set_by_the_client_and_read_by_pid_1() {
 }
 
 #[test]
+fn reinit_check_reports_and_fails_on_a_writable_hook() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/ttys", "ttyv0 \"/sbin/getty\" vt100 on\n", FILE),
+        ("etc/rc.reroot", "#!/bin/sh\nexit 0\n", EXEC),
+    ]);
+    sb.boot(&[], &["vfs.root.mountfrom=ext4:/dev/null"]);
+    sb.expect_console("entering multi_user", T);
+    let ok = sb.exec_inside(&["/sbin/init", "check"]);
+    let text = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(ok.status.success(), "{text}");
+    assert!(
+        text.contains("ok   hook    /etc/rc.reroot: trusted, syntax ok"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok   target  ext4:/dev/null: /dev/null present"),
+        "{text}"
+    );
+    // Negative control: a world-writable hook is refused and check fails.
+    sb.write("etc/rc.reroot", "#!/bin/sh\nexit 0\n", 0o777);
+    let bad = sb.exec_inside(&["/sbin/init", "check"]);
+    let text = String::from_utf8_lossy(&bad.stdout).to_string();
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("is group- or world-writable: it would be refused"),
+        "{text}"
+    );
+}
+
+#[test]
 fn client_errors_are_clear() {
     let bin = env!("CARGO_BIN_EXE_reinit");
     let out = Command::new(bin)

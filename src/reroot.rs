@@ -1,0 +1,314 @@
+//! The rules of a reroot that can be checked without switching anything: which filesystem
+//! to mount (`vfs.root.mountfrom`), whether the `/etc/rc.reroot` hook may be trusted, and
+//! which init the new root would run. `reinit check` reports on them; the reroot itself
+//! applies the same rules before its point of no return.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// The kernel's default init search list (FreeBSD `kern.init_path`; reinit uses the same
+/// list on Linux).
+pub const DEFAULT_INIT_PATH: &str = "/sbin/init:/sbin/oinit:/sbin/init.bak:/rescue/init";
+
+/// kenv key: the new root, FreeBSD syntax `fstype:device`, alternatives separated by spaces.
+pub const MOUNTFROM: &str = "vfs.root.mountfrom";
+/// kenv key: mount options for the new root (comma-separated).
+pub const MOUNTFROM_OPTIONS: &str = "vfs.root.mountfrom.options";
+
+/// One `fstype:device` alternative of `vfs.root.mountfrom`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Filesystem type, e.g. `ufs`, `zfs`, `ext4`.
+    pub fstype: String,
+    /// Device (`/dev/ada0p2`, `ada0p2`) or, for zfs and nfs, a dataset or server path.
+    pub device: String,
+}
+
+impl Source {
+    /// The device node to look for, if this filesystem lives on one: an absolute path as
+    /// given, a bare name under /dev (as FreeBSD's mountroot accepts); none for zfs datasets,
+    /// nfs, tmpfs and friends.
+    #[must_use]
+    pub fn device_node(&self) -> Option<PathBuf> {
+        if matches!(
+            self.fstype.as_str(),
+            "zfs" | "nfs" | "p9fs" | "tmpfs" | "virtiofs" | "9p"
+        ) {
+            return None;
+        }
+        Some(if self.device.starts_with('/') {
+            PathBuf::from(&self.device)
+        } else {
+            Path::new("/dev").join(&self.device)
+        })
+    }
+}
+
+/// A bad `vfs.root.mountfrom` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// The value is empty.
+    #[error("{MOUNTFROM} is empty")]
+    Empty,
+    /// An alternative lacks `fstype:` or the device.
+    #[error("{MOUNTFROM}: `{0}` is not fstype:device")]
+    Syntax(String),
+}
+
+/// Parse `vfs.root.mountfrom`: space-separated `fstype:device` alternatives, tried in order.
+pub fn parse_mountfrom(value: &str) -> Result<Vec<Source>, TargetError> {
+    let mut out = Vec::new();
+    for alt in value.split_whitespace() {
+        match alt.split_once(':') {
+            Some((fs, dev)) if !fs.is_empty() && !dev.is_empty() => out.push(Source {
+                fstype: fs.to_owned(),
+                device: dev.to_owned(),
+            }),
+            _ => return Err(TargetError::Syntax(alt.to_owned())),
+        }
+    }
+    if out.is_empty() {
+        return Err(TargetError::Empty);
+    }
+    Ok(out)
+}
+
+/// Split an init search list (`init_path`): colon-separated absolute paths; empty and
+/// relative entries are dropped (and returned as the second value, to be reported).
+#[must_use]
+pub fn parse_init_path(value: &str) -> (Vec<PathBuf>, Vec<String>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for p in value.split(':') {
+        if p.starts_with('/') {
+            good.push(PathBuf::from(p));
+        } else if !p.is_empty() {
+            bad.push(p.to_owned());
+        }
+    }
+    (good, bad)
+}
+
+/// Why the hook is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookError {
+    /// It cannot be inspected.
+    #[error("{path}: {errno}")]
+    Stat {
+        /// The hook.
+        path: PathBuf,
+        /// The cause.
+        errno: nix::errno::Errno,
+    },
+    /// Not a regular file.
+    #[error("{0}: not a regular file")]
+    NotFile(PathBuf),
+    /// Owned by someone other than root.
+    #[error("{path}: owned by uid {uid}, not root")]
+    NotRootOwned {
+        /// The hook.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+    },
+    /// Group or others may write it.
+    #[error("{path}: mode {mode:04o} is group- or world-writable")]
+    Writable {
+        /// The hook.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+}
+
+/// Whether the hook may run: `Ok(None)` when there is none (it is optional), `Ok(Some)` when
+/// it is a regular root-owned file that neither group nor others can write.
+pub fn trust_hook(path: &Path) -> Result<Option<PathBuf>, HookError> {
+    let meta = match path.metadata() {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(HookError::Stat {
+                path: path.to_path_buf(),
+                errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })
+        }
+    };
+    if !meta.is_file() {
+        return Err(HookError::NotFile(path.to_path_buf()));
+    }
+    if meta.uid() != 0 {
+        return Err(HookError::NotRootOwned {
+            path: path.to_path_buf(),
+            uid: meta.uid(),
+        });
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(HookError::Writable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(Some(path.to_path_buf()))
+}
+
+/// Most symlinks followed while resolving a path inside a root (Linux's own limit).
+const MAX_SYMLINKS: usize = 40;
+
+/// Resolve `path` inside the directory tree `root` as if `root` were `/`: absolute symlinks
+/// restart at `root`, `..` never climbs above it. Returns the host path of the final file,
+/// or `None` if a component is missing or the links loop.
+#[must_use]
+pub fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
+    let mut todo: Vec<PathBuf> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(PathBuf::from(n)),
+            Component::ParentDir => Some(PathBuf::from("..")),
+            _ => None,
+        })
+        .collect();
+    let mut inside = PathBuf::new(); // path relative to root
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        if part == Path::new("..") {
+            inside.pop();
+            continue;
+        }
+        let candidate = inside.join(&part);
+        let host = root.join(&candidate);
+        let meta = host.symlink_metadata().ok()?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return None;
+            }
+            let target = std::fs::read_link(&host).ok()?;
+            if target.is_absolute() {
+                inside = PathBuf::new();
+            }
+            todo.extend(target.components().rev().filter_map(|c| match c {
+                Component::Normal(n) => Some(PathBuf::from(n)),
+                Component::ParentDir => Some(PathBuf::from("..")),
+                _ => None,
+            }));
+        } else {
+            inside = candidate;
+        }
+    }
+    Some(root.join(inside))
+}
+
+/// The first entry of `search` that resolves inside `root` to an executable regular file,
+/// with its host path.
+#[must_use]
+pub fn find_init(root: &Path, search: &[PathBuf]) -> Option<(PathBuf, PathBuf)> {
+    search.iter().find_map(|p| {
+        let host = resolve_in_root(root, p)?;
+        let m = host.metadata().ok()?;
+        (m.is_file() && m.permissions().mode() & 0o111 != 0).then(|| (p.clone(), host))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn mountfrom_alternatives_and_errors() {
+        let v = parse_mountfrom("zfs:system/ROOT/default  ufs:/dev/ada0p2 ext4:vda").unwrap();
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[0].device_node(), None);
+        assert_eq!(v[1].device_node(), Some(PathBuf::from("/dev/ada0p2")));
+        assert_eq!(v[2].device_node(), Some(PathBuf::from("/dev/vda")));
+        assert_eq!(parse_mountfrom("  "), Err(TargetError::Empty));
+        assert_eq!(
+            parse_mountfrom("ufs:/dev/a /dev/b")
+                .unwrap_err()
+                .to_string(),
+            "vfs.root.mountfrom: `/dev/b` is not fstype:device"
+        );
+        assert!(parse_mountfrom("ufs:").is_err());
+        assert!(parse_mountfrom(":x").is_err());
+    }
+
+    #[test]
+    fn init_path_list() {
+        let (good, bad) = parse_init_path("/sbin/init::relative:/rescue/init");
+        assert_eq!(
+            good,
+            vec![PathBuf::from("/sbin/init"), PathBuf::from("/rescue/init")]
+        );
+        assert_eq!(bad, vec!["relative".to_owned()]);
+        assert_eq!(parse_init_path(DEFAULT_INIT_PATH).0.len(), 4);
+    }
+
+    #[test]
+    fn hook_trust_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path().join("rc.reroot");
+        assert_eq!(trust_hook(&h), Ok(None));
+        fs::write(&h, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(trust_hook(&h), Ok(Some(h.clone())));
+            fs::set_permissions(&h, fs::Permissions::from_mode(0o775)).unwrap();
+            assert!(matches!(
+                trust_hook(&h),
+                Err(HookError::Writable { mode: 0o775, .. })
+            ));
+            std::os::unix::fs::chown(&h, Some(1), None).unwrap();
+            fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+            assert!(matches!(
+                trust_hook(&h),
+                Err(HookError::NotRootOwned { uid: 1, .. })
+            ));
+        } else {
+            assert!(matches!(
+                trust_hook(&h),
+                Err(HookError::NotRootOwned { .. })
+            ));
+        }
+        assert!(matches!(trust_hook(d.path()), Err(HookError::NotFile(_))));
+    }
+
+    #[test]
+    fn resolution_stays_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("sbin")).unwrap();
+        fs::create_dir_all(r.join("bin")).unwrap();
+        fs::write(r.join("bin/busybox"), "x").unwrap();
+        fs::set_permissions(r.join("bin/busybox"), fs::Permissions::from_mode(0o755)).unwrap();
+        // Absolute link: must resolve inside r, not on the host.
+        symlink("/bin/busybox", r.join("sbin/init")).unwrap();
+        // Relative link climbing far above the root stays inside it.
+        symlink("../../../../bin/busybox", r.join("sbin/oinit")).unwrap();
+        symlink("loop2", r.join("sbin/loop1")).unwrap();
+        symlink("loop1", r.join("sbin/loop2")).unwrap();
+        assert_eq!(
+            resolve_in_root(r, Path::new("/sbin/init")),
+            Some(r.join("bin/busybox"))
+        );
+        assert_eq!(
+            resolve_in_root(r, Path::new("/sbin/oinit")),
+            Some(r.join("bin/busybox"))
+        );
+        assert_eq!(resolve_in_root(r, Path::new("/sbin/loop1")), None);
+        assert_eq!(resolve_in_root(r, Path::new("/nope")), None);
+        let search = parse_init_path("/sbin/loop1:/sbin/missing:/sbin/init").0;
+        assert_eq!(
+            find_init(r, &search),
+            Some((PathBuf::from("/sbin/init"), r.join("bin/busybox")))
+        );
+        // Not executable: not an init.
+        fs::set_permissions(r.join("bin/busybox"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(find_init(r, &search), None);
+    }
+}
