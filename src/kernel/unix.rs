@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -102,25 +102,9 @@ impl SignalWaiter {
                 }
             };
             let fd = self.delivery.get_read();
-            let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(fd), PollFlags::POLLIN)];
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, remaining) {
-                Ok(0) if deadline.is_some() => {
-                    // Loop once more: collects a signal that raced with the timeout.
-                    if let Some(d) = deadline {
-                        if Instant::now() >= d {
-                            let late: Vec<Sig> = self
-                                .delivery
-                                .pending()
-                                .filter_map(Sig::from_number)
-                                .collect();
-                            return if late.is_empty() {
-                                Wake::Timeout
-                            } else {
-                                Wake::Signals(late)
-                            };
-                        }
-                    }
-                }
+                // Readable, timed out or interrupted: the next turn collects or times out.
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => {
                     // poll on our own pipe cannot fail in practice; never spin if it does.
@@ -128,12 +112,6 @@ impl SignalWaiter {
                 }
             }
         }
-    }
-
-    /// The raw descriptor of the self-pipe (kept close-on-exec).
-    #[must_use]
-    pub fn raw_fd(&self) -> i32 {
-        self.delivery.get_read().as_raw_fd()
     }
 }
 
