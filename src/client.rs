@@ -47,12 +47,15 @@ pub enum ClientError {
         /// The errno.
         errno: nix::errno::Errno,
     },
+    /// `reinit carry` failed.
+    #[error(transparent)]
+    Carry(#[from] crate::carry::CarryError),
     /// Wrong arguments.
     #[error("usage: {0}")]
     Usage(&'static str),
 }
 
-const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit check [--root DIR] [--newroot DIR] | reinit --version";
+const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit check [--root DIR] [--newroot DIR] | reinit carry [--to DIR] PROGRAM... | reinit --version";
 
 /// The run-level letters and the signals they send to PID 1 (init.c, COMPAT_SYSV_INIT).
 #[must_use]
@@ -93,6 +96,7 @@ fn run(args: &[String]) -> Result<ExitCode, ClientError> {
             Ok(ExitCode::SUCCESS)
         }
         Some("kenv") => kenv(&args[1..]),
+        Some("carry") => carry(&args[1..]),
         Some("check") => {
             let (root, newroot) =
                 crate::check::parse_args(&args[1..]).map_err(|_| ClientError::Usage(USAGE))?;
@@ -116,6 +120,23 @@ fn run(args: &[String]) -> Result<ExitCode, ClientError> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `reinit carry [--to DIR] PROGRAM...`: copy each program with its loader and libraries
+/// and print the command that runs the copy.
+fn carry(args: &[String]) -> Result<ExitCode, ClientError> {
+    let (dest, programs) = match args {
+        [to, dir, rest @ ..] if to == "--to" => (std::path::PathBuf::from(dir), rest),
+        rest => (std::path::PathBuf::from(crate::carry::DEFAULT_DEST), rest),
+    };
+    if programs.is_empty() {
+        return Err(ClientError::Usage(USAGE));
+    }
+    for p in programs {
+        let c = crate::carry::carry(p, &dest)?;
+        println!("{}", c.command());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `reinit kenv`: list; `kenv NAME`: print; `kenv NAME=VALUE`: set; `kenv -u NAME`: unset.

@@ -26,6 +26,7 @@
 //! - [`client`]: `init 0|1|6|c|q|r`, `reinit kenv`.
 //! - [`log`]: console logging that never blocks PID 1.
 
+pub mod carry;
 pub mod check;
 pub mod children;
 pub mod client;

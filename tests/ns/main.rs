@@ -339,6 +339,45 @@ fn reinit_check_reports_and_fails_on_a_writable_hook() {
     );
 }
 
+/// `reinit carry` makes a dynamic program runnable in a root that has no libraries at all;
+/// the uncarried program (negative control) cannot run there.
+#[test]
+fn carried_program_runs_in_a_root_without_libraries() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = Command::new(env!("CARGO_BIN_EXE_reinit"))
+        .args(["carry", "--to"])
+        .arg(root.join("opt"))
+        .arg("ls")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    // The same command with the root's paths.
+    let inside = printed.trim().replace(&root.display().to_string(), "");
+    assert!(inside.starts_with("/opt/ls/ld-linux"), "{inside}");
+    let mut argv: Vec<&str> = inside.split_whitespace().collect();
+    argv.push("/opt/ls");
+    let run = Command::new("/usr/sbin/chroot")
+        .arg(root)
+        .args(&argv)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("libc.so.6"));
+    // Negative control: the program alone, without its loader and libraries.
+    std::fs::copy("/bin/ls", root.join("ls")).unwrap();
+    let bare = Command::new("/usr/sbin/chroot")
+        .arg(root)
+        .arg("/ls")
+        .output()
+        .unwrap();
+    assert!(
+        !bare.status.success(),
+        "the bare program must not run there: {bare:?}"
+    );
+}
+
 #[test]
 fn client_errors_are_clear() {
     let bin = env!("CARGO_BIN_EXE_reinit");

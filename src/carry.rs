@@ -1,0 +1,436 @@
+//! `reinit carry`: copy a dynamically linked program, its ELF interpreter and the closure of
+//! its DT_NEEDED libraries into one directory (by default under the reroot staging area,
+//! `/dev/reroot/<name>/`), so that it keeps running after the root it came from is unmounted.
+//! Prints the command that runs the copy through the copied loader.
+//!
+//! Libraries are looked up as the dynamic linker would: DT_RPATH of the object that needs
+//! them (when it has no DT_RUNPATH), then DT_RUNPATH, then the system directories (Linux:
+//! /etc/ld.so.conf with its includes, then /lib64, /usr/lib64, /lib, /usr/lib; FreeBSD: /lib,
+//! /usr/lib, /usr/local/lib). `$ORIGIN` is expanded. Candidates of another ELF class or
+//! machine are skipped. A statically linked program is copied alone.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use goblin::elf::Elf;
+
+/// The default destination root.
+pub const DEFAULT_DEST: &str = "/dev/reroot";
+
+/// Where programs named without a slash are looked for.
+const PROGRAM_PATH: &str = "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin";
+
+/// A failed carry.
+#[derive(Debug, thiserror::Error)]
+pub enum CarryError {
+    /// The program was not found.
+    #[error("{0}: not found in {PROGRAM_PATH}")]
+    NotFound(String),
+    /// A file could not be read.
+    #[error("read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not a usable ELF object.
+    #[error("{path}: not an ELF object: {reason}")]
+    NotElf {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A needed library was not found.
+    #[error("{lib} (needed by {by}): not found in {searched}")]
+    MissingLibrary {
+        /// The library.
+        lib: String,
+        /// Who needs it.
+        by: PathBuf,
+        /// The directories searched.
+        searched: String,
+    },
+    /// Writing the copy failed.
+    #[error("write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What was carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// The directory holding the copies.
+    pub dir: PathBuf,
+    /// The copied program.
+    pub program: PathBuf,
+    /// The copied interpreter, if the program is dynamic.
+    pub loader: Option<PathBuf>,
+    /// The library sonames copied, sorted.
+    pub libs: Vec<String>,
+}
+
+impl Carried {
+    /// The shell command that runs the copy.
+    #[must_use]
+    pub fn command(&self) -> String {
+        match &self.loader {
+            None => self.program.display().to_string(),
+            Some(ld) => {
+                let name = ld.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.starts_with("ld-linux")
+                    || name.starts_with("ld64")
+                    || name.starts_with("ld-musl")
+                {
+                    format!(
+                        "{} --library-path {} {}",
+                        ld.display(),
+                        self.dir.display(),
+                        self.program.display()
+                    )
+                } else {
+                    format!(
+                        "env LD_LIBRARY_PATH={} {} {}",
+                        self.dir.display(),
+                        ld.display(),
+                        self.program.display()
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The parts of an ELF object that matter here.
+struct Object {
+    class64: bool,
+    machine: u16,
+    interp: Option<String>,
+    needed: Vec<String>,
+    rpath: Vec<String>,
+    runpath: Vec<String>,
+}
+
+fn read_object(path: &Path) -> Result<Object, CarryError> {
+    let bytes = fs::read(path).map_err(|source| CarryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let elf = Elf::parse(&bytes).map_err(|e| CarryError::NotElf {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let split = |v: &[&str]| -> Vec<String> {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    Ok(Object {
+        class64: elf.is_64,
+        machine: elf.header.e_machine,
+        interp: elf.interpreter.map(str::to_owned),
+        needed: elf.libraries.iter().map(|s| (*s).to_owned()).collect(),
+        rpath: split(&elf.rpaths),
+        runpath: split(&elf.runpaths),
+    })
+}
+
+/// The system library directories.
+#[must_use]
+pub fn system_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if cfg!(target_os = "freebsd") {
+        for d in ["/lib", "/usr/lib", "/usr/local/lib"] {
+            dirs.push(PathBuf::from(d));
+        }
+        return dirs;
+    }
+    read_ld_so_conf(Path::new("/etc/ld.so.conf"), &mut dirs, 0);
+    for d in ["/lib64", "/usr/lib64", "/lib", "/usr/lib"] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
+/// glibc's /etc/ld.so.conf: directories, `include` lines with a `*` file-name pattern.
+fn read_ld_so_conf(path: &Path, dirs: &mut Vec<PathBuf>, depth: usize) {
+    let Ok(text) = fs::read_to_string(path) else {
+        return;
+    };
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(pattern) = line.strip_prefix("include") {
+            if depth < 8 {
+                for f in expand_pattern(pattern.trim()) {
+                    read_ld_so_conf(&f, dirs, depth + 1);
+                }
+            }
+        } else if line.starts_with('/') {
+            dirs.push(PathBuf::from(line));
+        }
+    }
+}
+
+/// Expand `dir/prefix*suffix` (one `*` in the file name) to the matching files, sorted.
+fn expand_pattern(pattern: &str) -> Vec<PathBuf> {
+    let p = Path::new(pattern);
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let Some((pre, suf)) = name.split_once('*') else {
+        return vec![p.to_path_buf()];
+    };
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| {
+                    f.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with(pre) && n.ends_with(suf) && n.len() >= pre.len() + suf.len()
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Resolve a program named on the command line.
+fn find_program(name: &str) -> Result<PathBuf, CarryError> {
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    PROGRAM_PATH
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| CarryError::NotFound(name.to_owned()))
+}
+
+/// Find one library for `by` (an object of this class and machine).
+fn find_library(
+    lib: &str,
+    by: &Path,
+    obj: &Object,
+    want: (bool, u16),
+    system: &[PathBuf],
+) -> Result<PathBuf, CarryError> {
+    if lib.contains('/') {
+        return Ok(PathBuf::from(lib));
+    }
+    let origin = fs::canonicalize(by)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let expand = |d: &String| {
+        PathBuf::from(
+            d.replace("$ORIGIN", &origin.to_string_lossy())
+                .replace("${ORIGIN}", &origin.to_string_lossy()),
+        )
+    };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if obj.runpath.is_empty() {
+        dirs.extend(obj.rpath.iter().map(expand));
+    }
+    dirs.extend(obj.runpath.iter().map(expand));
+    dirs.extend(system.iter().cloned());
+    for d in &dirs {
+        let cand = d.join(lib);
+        if !cand.is_file() {
+            continue;
+        }
+        match read_object(&cand) {
+            Ok(o) if (o.class64, o.machine) == want => return Ok(cand),
+            _ => continue,
+        }
+    }
+    Err(CarryError::MissingLibrary {
+        lib: lib.to_owned(),
+        by: by.to_path_buf(),
+        searched: dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":"),
+    })
+}
+
+/// Copy `src` to `dst` atomically (temporary file + rename, so a running copy is never
+/// overwritten in place), mode 0755.
+fn install(src: &Path, dst: &Path) -> Result<(), CarryError> {
+    let data = fs::read(src).map_err(|source| CarryError::Read {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    let werr = |source| CarryError::Write {
+        path: dst.to_path_buf(),
+        source,
+    };
+    let tmp = dst.with_extension(format!("carry.{}", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(&tmp)
+        .map_err(werr)?;
+    f.write_all(&data).map_err(werr)?;
+    f.sync_all().map_err(werr)?;
+    fs::rename(&tmp, dst).map_err(werr)
+}
+
+/// Carry `program` into `<dest>/<name>/`.
+pub fn carry(program: &str, dest: &Path) -> Result<Carried, CarryError> {
+    carry_with(program, dest, &system_dirs())
+}
+
+/// [`carry`] with explicit system directories.
+pub fn carry_with(program: &str, dest: &Path, system: &[PathBuf]) -> Result<Carried, CarryError> {
+    let src = find_program(program)?;
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| CarryError::NotFound(program.to_owned()))?;
+    let main = read_object(&src)?;
+    let want = (main.class64, main.machine);
+    // Resolve the whole closure before writing anything.
+    let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut queue: VecDeque<(PathBuf, String)> = main
+        .needed
+        .iter()
+        .map(|n| (src.clone(), n.clone()))
+        .collect();
+    while let Some((by, lib)) = queue.pop_front() {
+        if found.contains_key(&lib) {
+            continue;
+        }
+        let by_obj = read_object(&by)?;
+        let path = find_library(&lib, &by, &by_obj, want, system)?;
+        let obj = read_object(&path)?;
+        queue.extend(obj.needed.iter().map(|n| (path.clone(), n.clone())));
+        found.insert(lib, path);
+    }
+    let dir = dest.join(&name);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| CarryError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    let program_copy = dir.join(&name);
+    install(&src, &program_copy)?;
+    let mut libs = Vec::new();
+    for (soname, path) in &found {
+        let file = Path::new(soname)
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        install(path, &dir.join(file))?;
+        libs.push(soname.clone());
+    }
+    let loader = match &main.interp {
+        Some(interp) => {
+            let file = Path::new(interp)
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            let copy = dir.join(file);
+            install(Path::new(interp), &copy)?;
+            Some(copy)
+        }
+        None => None,
+    };
+    Ok(Carried {
+        dir,
+        program: program_copy,
+        loader,
+        libs,
+    })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn carries_a_dynamic_program_with_its_closure() {
+        let d = tempfile::tempdir().unwrap();
+        let c = carry("ls", d.path()).unwrap();
+        assert!(c.loader.is_some(), "Debian's ls is dynamic");
+        assert!(
+            c.libs.iter().any(|l| l.starts_with("libc.so")),
+            "{:?}",
+            c.libs
+        );
+        for l in &c.libs {
+            assert!(c.dir.join(l).is_file(), "{l}");
+        }
+        assert!(c.command().contains("--library-path"));
+        // The copy runs through the copied loader.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{} /", c.command()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // Carrying again replaces the files atomically.
+        carry("ls", d.path()).unwrap();
+    }
+
+    #[test]
+    fn static_programs_are_copied_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let c = carry("/bin/busybox", d.path()).unwrap();
+        assert_eq!(c.loader, None);
+        assert!(c.libs.is_empty());
+        assert_eq!(c.command(), c.program.display().to_string());
+    }
+
+    #[test]
+    fn named_errors() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            carry("no-such-program-xyz", d.path()),
+            Err(CarryError::NotFound(_))
+        ));
+        let txt = d.path().join("text");
+        fs::write(&txt, "hello").unwrap();
+        assert!(matches!(
+            carry(txt.to_str().unwrap(), d.path()),
+            Err(CarryError::NotElf { .. })
+        ));
+        // No system directories: the first library cannot be found.
+        let e = carry_with("ls", d.path(), &[]).unwrap_err();
+        assert!(matches!(e, CarryError::MissingLibrary { .. }), "{e}");
+        assert!(e.to_string().contains("(needed by /bin/ls)"), "{e}");
+        assert!(
+            !d.path().join("ls").exists(),
+            "nothing is written when the closure is incomplete"
+        );
+    }
+
+    #[test]
+    fn include_patterns() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.conf"), "/x\n").unwrap();
+        fs::write(d.path().join("b.txt"), "/y\n").unwrap();
+        let p = format!("{}/*.conf", d.path().display());
+        assert_eq!(expand_pattern(&p), vec![d.path().join("a.conf")]);
+    }
+}
