@@ -287,14 +287,13 @@ fn sulogin(args: &[String]) -> ExitCode {
         _ => return ExitCode::from(2),
     };
     match passwd::root_password(db) {
+        // The prompt prints FreeBSD's banner itself; a locked hash never matches.
         Ok(RootPassword::Hash(h)) => {
-            println!("Enter root password, or ^D to go multi-user");
             if passwd::ask_on_console(&h) == Outcome::MultiUser {
                 return ExitCode::SUCCESS;
             }
         }
         Ok(RootPassword::Locked) => {
-            println!("Enter root password, or ^D to go multi-user");
             if passwd::ask_on_console("*") == Outcome::MultiUser {
                 return ExitCode::SUCCESS;
             }

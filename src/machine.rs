@@ -567,42 +567,31 @@ impl<K: Kernel> Init<K> {
     /// insecure and root has a password (FreeBSD SECURE).
     fn single_user_spec(&self) -> SpawnSpec {
         let shell = self.shell();
-        let env = config::script_env();
-        if self.console_secure() {
-            return SpawnSpec {
-                path: shell,
-                argv: vec!["-sh".into()],
-                env,
-                stdio: Stdio::Console,
-            };
-        }
-        match passwd::root_password(&self.paths.passwd_db) {
-            Ok(RootPassword::Hash(_)) | Ok(RootPassword::Locked) => SpawnSpec {
-                path: self.k.self_exe(),
-                argv: vec![
-                    "reinit".into(),
-                    "sulogin".into(),
-                    self.paths.passwd_db.display().to_string(),
-                    shell.display().to_string(),
-                ],
-                env,
-                stdio: Stdio::Console,
-            },
-            Ok(RootPassword::None) => SpawnSpec {
-                path: shell,
-                argv: vec!["-sh".into()],
-                env,
-                stdio: Stdio::Console,
-            },
-            Err(e) => {
-                tracing::error!("single user: {e}; starting the shell without a password");
-                SpawnSpec {
-                    path: shell,
-                    argv: vec!["-sh".into()],
-                    env,
-                    stdio: Stdio::Console,
+        let ask = !self.console_secure()
+            && match passwd::root_password(&self.paths.passwd_db) {
+                Ok(RootPassword::Hash(_) | RootPassword::Locked) => true,
+                Ok(RootPassword::None) => false,
+                Err(e) => {
+                    tracing::error!("single user: {e}; starting the shell without a password");
+                    false
                 }
-            }
+            };
+        let (path, argv) = if ask {
+            let helper = vec![
+                "reinit".into(),
+                "sulogin".into(),
+                self.paths.passwd_db.display().to_string(),
+                shell.display().to_string(),
+            ];
+            (self.k.self_exe(), helper)
+        } else {
+            (shell, vec!["-sh".into()])
+        };
+        SpawnSpec {
+            path,
+            argv,
+            env: config::script_env(),
+            stdio: Stdio::Console,
         }
     }
 
