@@ -1,105 +1,149 @@
 #!/usr/bin/env bash
-# FreeBSD gate, run from a Debian host with registry packages only:
+# FreeBSD cross gate, run on a Debian 12 host with registry packages only (apt, PyPI, crates.io):
 #   x86_64-unknown-freebsd:  check, clippy -D warnings, release build (link), test binaries link
-#   aarch64-unknown-freebsd: check
-#   verify: the x86_64 binary is a FreeBSD ELF whose only NEEDED entries are libc/libthr.
+#   aarch64-unknown-freebsd: check (type-check only)
+#   verify: the x86_64 release binary is a dynamic FreeBSD ELF that needs only libc/libthr.
 #
-# Usage: bash .ci/freebsd.sh [check|clippy|build|test-build|verify|all]   (default: all)
+# Usage: bash .ci/freebsd.sh [setup|check|clippy|build|test-build|verify|all]   (default: all)
+#   setup installs the tools only; every other mode runs setup first (idempotent, ~1 s if done).
+# Env:   REINIT_FREEBSD_TOOLS (default ~/.cache/reinit-freebsd), CARGO_TARGET_DIR (default
+#        $PWD/target/freebsd), FREEBSD_BIN (binary to verify, default reinit).
 #
-# How: Debian's rustc-web 1.96 ships the std source, so -Zbuild-std can build std for FreeBSD
-# (RUSTC_BOOTSTRAP=1); zig (PyPI ziglang) links against its FreeBSD 14 libc stubs. Zig cannot
-# link FreeBSD statically, so this binary is dynamic; a static one is built on FreeBSD itself.
-# Tools live outside the repository ($REINIT_FREEBSD_TOOLS); rustup's toolchain is untouched
-# (Debian's cargo is put first on PATH only inside this script).
+# How: Debian's rustc-web 1.96 ships a matching std
+# source, so -Zbuild-std builds std for FreeBSD (RUSTC_BOOTSTRAP=1); zig (PyPI ziglang) links
+# against its FreeBSD 14 libc stubs. Zig cannot link FreeBSD statically, so this binary is dynamic.
+# rustup's toolchain is untouched: Debian's cargo goes first on PATH only inside this script.
 set -euo pipefail
 
 MODE="${1:-all}"
+case "$MODE" in setup|check|clippy|build|test-build|verify|all) ;;
+  *) echo "usage: $0 [setup|check|clippy|build|test-build|verify|all]" >&2; exit 2 ;; esac
 TOOLS="${REINIT_FREEBSD_TOOLS:-$HOME/.cache/reinit-freebsd}"
 ZIGLANG_VERSION=0.17.1
 BIN="${FREEBSD_BIN:-reinit}"
+X=x86_64-unknown-freebsd
+A=aarch64-unknown-freebsd
 
+STEP=setup
 die() { echo "freebsd.sh: $*" >&2; exit 1; }
+trap 'rc=$?; [ "$rc" = 0 ] || echo "freebsd.sh: FAILED in step \"$STEP\" (exit $rc)" >&2' EXIT
+run() {  # run <name> <command...>: one timed step
+  STEP=$1; shift; local t=$SECONDS
+  echo "==== freebsd: $STEP"; "$@"; echo "==== freebsd: $STEP ok ($((SECONDS - t)) s)"
+}
 
-# ---- 1. Debian Rust with std source (same archive snapshot as rustc)
-need=()
-for p in rustc-web cargo-web rust-web-src rust-web-clippy python3-venv; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  for i in 1 2 3 4 5 6; do
-    if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${need[@]}"); then break; fi
-    [ "$i" = 6 ] && die "apt-get install ${need[*]} failed"
-    echo "apt busy or failed; retry $i" >&2; sleep 20
+# ---- 1. Debian Rust 1.96 + std source (one archive snapshot), python venv, file, readelf
+setup() {
+  local need=() p i sudo=
+  for p in rustc-web cargo-web rust-web-src rust-web-clippy; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
   done
-fi
-[ -f /usr/lib/rustlib/src/rust/library/std/Cargo.toml ] || die "rust-web-src is missing"
-mkdir -p "$TOOLS/bin"
-for t in cargo rustc rustdoc cargo-clippy clippy-driver; do ln -sfn "/usr/bin/$t" "$TOOLS/bin/$t"; done
+  { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } \
+    || need+=(python3 python3-venv)
+  command -v file >/dev/null || need+=(file)
+  command -v readelf >/dev/null || need+=(binutils)
+  if [ "${#need[@]}" -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    for i in 1 2 3 4 5 6; do   # another apt may hold the lock: wait, then retry
+      ($sudo apt-get -o DPkg::Lock::Timeout=120 update -qq && DEBIAN_FRONTEND=noninteractive \
+        $sudo apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends "${need[@]}") && break
+      [ "$i" = 6 ] && die "apt-get install ${need[*]} failed 6 times"
+      echo "freebsd.sh: apt busy or failed; retry $i/6 in 20 s" >&2; sleep 20
+    done
+  fi
+  [ -f /usr/lib/rustlib/src/rust/library/std/Cargo.toml ] || die "rust-web-src is missing"
+  mkdir -p "$TOOLS/bin"
+  for p in cargo rustc rustdoc cargo-clippy clippy-driver; do ln -sfn "/usr/bin/$p" "$TOOLS/bin/$p"; done
 
-# ---- 2. zig as the linker
-[ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
-"$TOOLS/venv/bin/python" -m pip show ziglang 2>/dev/null | grep -qx "Version: $ZIGLANG_VERSION" \
-  || "$TOOLS/venv/bin/python" -m pip install -q "ziglang==$ZIGLANG_VERSION"
-ZIG="$("$TOOLS/venv/bin/python" -c 'import os,ziglang;print(os.path.join(os.path.dirname(ziglang.__file__),"zig"))')"
+  # ---- 2. zig (PyPI ziglang) in a venv, used as the linker
+  [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/python" -m pip show ziglang 2>/dev/null | grep -qx "Version: $ZIGLANG_VERSION" \
+    || "$TOOLS/venv/bin/python" -m pip install -q --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"
+  ZIG="$("$TOOLS/venv/bin/python" -c 'import os,ziglang;print(os.path.join(os.path.dirname(ziglang.__file__),"zig"))')"
+  [ -x "$ZIG" ] || die "zig not found at $ZIG"
 
-# One wrapper; the zig target comes from the name it is called by.
-cat > "$TOOLS/bin/zigcc-freebsd" <<WRAP
+  # One wrapper, linked as <triple>-zigcc; the zig target comes from the name it is called by.
+  # Written to a temp file and renamed, so a concurrent run never executes a half-written one.
+  cat > "$TOOLS/bin/.zigcc.$$" <<WRAP
 #!/usr/bin/env bash
+# rustc's linker for *-unknown-freebsd: 'zig cc' with zig's FreeBSD 14 stubs (dynamic only).
 set -eu
+export ZIG_GLOBAL_CACHE_DIR="\${ZIG_GLOBAL_CACHE_DIR:-$TOOLS/zig-cache}"
 case "\${0##*/}" in
   x86_64-unknown-freebsd-zigcc)  zt=x86_64-freebsd.14.0 ;;
   aarch64-unknown-freebsd-zigcc) zt=aarch64-freebsd.14.0 ;;
   *) echo "zigcc-freebsd: unknown name \${0##*/}" >&2; exit 2 ;;
 esac
-fix() { case "\$1" in
-  -m64|-lkvm|-lmemstat|-lprocstat|-ldevstat) ;;  # no zig stubs; nothing here calls them
-  -lgcc_s) echo -lunwind ;;                      # LLVM libunwind, linked statically
-  *) printf '%s\n' "\$1" ;; esac; }
 args=()
+add() { case "\$1" in
+  -m64|-lkvm|-lmemstat|-lprocstat|-ldevstat) ;;  # implied by -target / no zig stubs, unused
+  -lgcc_s) args+=(-lunwind) ;;                   # LLVM libunwind, linked statically
+  *) args+=("\$1") ;; esac; }
 for a in "\$@"; do
-  if [ "\${a#@}" != "\$a" ] && [ -f "\${a#@}" ]; then   # rustc @response file
-    t=\$(mktemp); while IFS= read -r l; do fix "\$l"; done < "\${a#@}" > "\$t"; args+=("@\$t")
-  else
-    r=\$(fix "\$a"); [ -n "\$r" ] && args+=("\$r")
-  fi
+  if [ "\${a#@}" != "\$a" ] && [ -f "\${a#@}" ]; then   # rustc @response file: filter it too
+    keep=("\${args[@]}"); args=(); while IFS= read -r l; do add "\$l"; done < "\${a#@}"
+    printf '%s\n' "\${args[@]}" > "\${a#@}.zig"; args=("\${keep[@]}" "@\${a#@}.zig")
+  else add "\$a"; fi
 done
 exec "$ZIG" cc -target "\$zt" "\${args[@]}"
 WRAP
-chmod +x "$TOOLS/bin/zigcc-freebsd"
-for tr in x86_64-unknown-freebsd aarch64-unknown-freebsd; do ln -sfn zigcc-freebsd "$TOOLS/bin/$tr-zigcc"; done
+  chmod +x "$TOOLS/bin/.zigcc.$$"
+  if cmp -s "$TOOLS/bin/.zigcc.$$" "$TOOLS/bin/zigcc-freebsd"; then rm -f "$TOOLS/bin/.zigcc.$$"
+  else mv -f "$TOOLS/bin/.zigcc.$$" "$TOOLS/bin/zigcc-freebsd"; fi
+  for p in $X $A; do ln -sfn zigcc-freebsd "$TOOLS/bin/$p-zigcc"; done
+}
+run setup setup
+[ "$MODE" = setup ] && exit 0
 
-# ---- 3. environment, only for this script
+# ---- 3. environment, only inside this script
 export PATH="$TOOLS/bin:$PATH" RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/freebsd}"
-export CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER="$TOOLS/bin/x86_64-unknown-freebsd-zigcc"
-export CARGO_TARGET_AARCH64_UNKNOWN_FREEBSD_LINKER="$TOOLS/bin/aarch64-unknown-freebsd-zigcc"
-unset RUSTC RUSTDOC RUSTC_WRAPPER RUSTFLAGS 2>/dev/null || true
-BS=(-Zbuild-std=std,panic_abort)   # one crate list for every command on a target dir
-X=x86_64-unknown-freebsd
-A=aarch64-unknown-freebsd
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/freebsd}"   # apart from rustup builds
+export CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER="$TOOLS/bin/$X-zigcc" CC_x86_64_unknown_freebsd="$TOOLS/bin/$X-zigcc"
+export CARGO_TARGET_AARCH64_UNKNOWN_FREEBSD_LINKER="$TOOLS/bin/$A-zigcc" CC_aarch64_unknown_freebsd="$TOOLS/bin/$A-zigcc"
+unset RUSTC RUSTDOC RUSTC_WRAPPER RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS RUSTUP_TOOLCHAIN
+[ "$(command -v cargo)" = "$TOOLS/bin/cargo" ] || die "Debian cargo is not first on PATH"
+BS=(-Zbuild-std=std,panic_abort)   # the same crate list for every command on one target dir
 OUT="$CARGO_TARGET_DIR/$X/release/$BIN"
-echo "cargo: $(cargo -V); zig: $("$ZIG" version)"
+echo "freebsd.sh: $(cargo -V); $(rustc -V); zig $("$ZIG" version); target dir $CARGO_TARGET_DIR"
 
-verify() {
-  [ -f "$OUT" ] || die "$OUT not built"
-  # zig's crt1 leaves EI_OSABI as SYSV; brand it FreeBSD (9) as brandelf -t FreeBSD does.
-  printf '\x09' | dd of="$OUT" bs=1 seek=7 conv=notrunc status=none
-  local f needed
-  f=$(file "$OUT"); echo "$f"
-  case "$f" in *"ELF 64-bit"*"x86-64"*"FreeBSD"*) ;; *) die "not a FreeBSD x86-64 ELF: $f" ;; esac
-  readelf -h "$OUT" | grep -q 'UNIX - FreeBSD' || die "OS/ABI is not FreeBSD"
-  readelf -n "$OUT" | grep -qi 'FreeBSD' || die "no FreeBSD ABI note"
-  needed=$(readelf -d "$OUT" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
-  for n in $needed; do
-    case "$n" in libc.so.7|libthr.so.3) ;; *) die "unexpected NEEDED entry: $n" ;; esac
-  done
-  echo "freebsd verify: ok: NEEDED = ${needed}size = $(stat -c %s "$OUT") bytes"
+build() {
+  cargo build "${BS[@]}" --target "$X" --locked --release
+  [ -f "$OUT" ] || die "$OUT was not built (is FREEBSD_BIN=$BIN the binary's name?)"
+  [ "$(head -c 4 "$OUT" | od -An -c | tr -d ' ')" = 177ELF ] || die "$OUT is not an ELF file"
+  # zig's crt1 leaves EI_OSABI (byte 7) as 0 = SYSV; brand it 9 = FreeBSD, as brandelf -t FreeBSD.
+  printf '\011' | dd of="$OUT" bs=1 seek=7 count=1 conv=notrunc status=none
 }
 
-case "$MODE" in check|all) cargo check "${BS[@]}" --target "$X" --locked --all-targets -Zpanic-abort-tests ;; esac
-case "$MODE" in clippy|all) cargo clippy "${BS[@]}" --target "$X" --locked --all-targets -Zpanic-abort-tests -- -D warnings ;; esac
-case "$MODE" in build|all) cargo build "${BS[@]}" --target "$X" --locked --release ;; esac
-case "$MODE" in test-build|all) cargo test --no-run "${BS[@]}" -Zpanic-abort-tests --target "$X" --locked ;; esac
-case "$MODE" in verify|all) verify ;; esac
-case "$MODE" in check|all) cargo check "${BS[@]}" --target "$A" --locked ;; esac
+verify() {
+  [ -f "$OUT" ] || die "$OUT not built; run: $0 build"
+  local f osabi interp tag needed n
+  f=$(file -b "$OUT"); echo "file: $f"
+  case "$f" in *"ELF 64-bit"*"x86-64"*) ;; *) die "not an ELF 64-bit x86-64 file: $f" ;; esac
+  case "$f" in *FreeBSD*) ;; *) die "file(1) does not say FreeBSD: $f" ;; esac
+  osabi=$(readelf -h "$OUT" | sed -n 's/^ *OS\/ABI: *//p'); echo "OS/ABI: $osabi"
+  [ "$osabi" = "UNIX - FreeBSD" ] || die "ELF header OS/ABI is '$osabi', not 'UNIX - FreeBSD'"
+  interp=$(readelf -l "$OUT" | sed -n 's/.*program interpreter: \(.*\)]/\1/p')
+  [ "$interp" = /libexec/ld-elf.so.1 ] || die "interpreter is '$interp', not /libexec/ld-elf.so.1"
+  # FreeBSD ABI note: owner FreeBSD, type 1 (binutils 2.40 prints NT_VERSION; newer NT_FREEBSD_ABI_TAG),
+  # description = __FreeBSD_version, little-endian 32-bit.
+  tag=$(readelf -n "$OUT" | awk '/^ *FreeBSD +0x0*4[ \t]+NT_(VERSION|FREEBSD_ABI_TAG)/ {f=1; next}
+      f && /description data:/ {print $6 $5 $4 $3; exit}')
+  [ -n "$tag" ] && tag=$((16#$tag)) && [ "$tag" -ge 1400000 ] || die "no FreeBSD ABI note (.note.tag) in $OUT"
+  echo "ABI note: FreeBSD $tag"
+  needed=$(readelf -d "$OUT" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | paste -sd ' ' -)
+  echo "NEEDED: ${needed:-none}"
+  for n in $needed; do
+    case "$n" in libc.so.7|libthr.so.3) ;; *) die "unexpected NEEDED entry '$n' (allowed: libc.so.7 libthr.so.3)" ;; esac
+  done
+  echo "size: $(stat -c %s "$OUT") bytes"
+  echo "freebsd verify OK: $BIN: ELF64 x86-64, OS/ABI FreeBSD, note $tag, interp $interp, NEEDED ${needed:-none}, $(( $(stat -c %s "$OUT") / 1024 )) KiB"
+}
+
+# ---- 4. the gate
+case "$MODE" in check|all) run "check $X" cargo check "${BS[@]}" --target "$X" --locked --all-targets -Zpanic-abort-tests ;; esac
+case "$MODE" in clippy|all) run "clippy $X" cargo clippy "${BS[@]}" --target "$X" --locked --all-targets -Zpanic-abort-tests -- -D warnings ;; esac
+case "$MODE" in build|all) run "build $X (release, link)" build ;; esac
+case "$MODE" in test-build|all) run "test-build $X" cargo test --no-run "${BS[@]}" -Zpanic-abort-tests --target "$X" --locked ;; esac
+case "$MODE" in verify|all) run "verify $X" verify ;; esac
+case "$MODE" in check|all) run "check $A" cargo check "${BS[@]}" --target "$A" --locked ;; esac
+echo "freebsd.sh: $MODE passed in $SECONDS s"
