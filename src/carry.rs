@@ -67,6 +67,9 @@ pub enum CarryError {
     },
 }
 
+/// How to run a program: the file to execute, its argv and the environment it needs.
+pub type Invocation = (PathBuf, Vec<String>, Vec<(String, String)>);
+
 /// What was carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Carried {
@@ -81,33 +84,36 @@ pub struct Carried {
 }
 
 impl Carried {
+    /// How to run the copy: the file to execute, its argv (ending with the program) and the
+    /// environment it needs. glibc's and musl's loaders take `--library-path`; FreeBSD's
+    /// ld-elf.so.1 reads `LD_LIBRARY_PATH`.
+    #[must_use]
+    pub fn invocation(&self) -> Invocation {
+        let program = self.program.display().to_string();
+        let Some(ld) = &self.loader else {
+            return (self.program.clone(), vec![program], Vec::new());
+        };
+        let name = ld.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let ld_s = ld.display().to_string();
+        let dir = self.dir.display().to_string();
+        if name.starts_with("ld-linux") || name.starts_with("ld64") || name.starts_with("ld-musl") {
+            (ld.clone(), vec![ld_s, "--library-path".into(), dir, program], Vec::new())
+        } else {
+            (ld.clone(), vec![ld_s, program], vec![("LD_LIBRARY_PATH".into(), dir)])
+        }
+    }
+
     /// The shell command that runs the copy.
     #[must_use]
     pub fn command(&self) -> String {
-        match &self.loader {
-            None => self.program.display().to_string(),
-            Some(ld) => {
-                let name = ld.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.starts_with("ld-linux")
-                    || name.starts_with("ld64")
-                    || name.starts_with("ld-musl")
-                {
-                    format!(
-                        "{} --library-path {} {}",
-                        ld.display(),
-                        self.dir.display(),
-                        self.program.display()
-                    )
-                } else {
-                    format!(
-                        "env LD_LIBRARY_PATH={} {} {}",
-                        self.dir.display(),
-                        ld.display(),
-                        self.program.display()
-                    )
-                }
-            }
-        }
+        let (_, argv, env) = self.invocation();
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let prefix = if env.is_empty() {
+            String::new()
+        } else {
+            format!("env {} ", env.join(" "))
+        };
+        format!("{prefix}{}", argv.join(" "))
     }
 }
 
@@ -145,6 +151,11 @@ fn read_object(path: &Path) -> Result<Object, CarryError> {
         rpath: split(&elf.rpaths),
         runpath: split(&elf.runpaths),
     })
+}
+
+/// The ELF interpreter (PT_INTERP) of `path`; `None` for a static program.
+pub fn interpreter(path: &Path) -> Result<Option<String>, CarryError> {
+    read_object(path).map(|o| o.interp)
 }
 
 /// The system library directories.

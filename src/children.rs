@@ -26,6 +26,8 @@ pub enum Role {
     Getty(String),
     /// The window system of the named terminal.
     Window(String),
+    /// The reroot hook /etc/rc.reroot.
+    Hook,
 }
 
 /// A child that ended.

@@ -30,6 +30,10 @@ pub struct Paths {
     pub shell: PathBuf,
     /// The Linux runtime kenv store (kept under /dev so it survives a root switch).
     pub kenv_store: PathBuf,
+    /// The reroot hook.
+    pub rc_reroot: PathBuf,
+    /// The reroot staging area (a tmpfs; survivors run from here).
+    pub reroot_dir: PathBuf,
 }
 
 impl Default for Paths {
@@ -45,6 +49,8 @@ impl Default for Paths {
             passwd_db: crate::passwd::default_db_path().to_path_buf(),
             shell: "/bin/sh".into(),
             kenv_store: KENV_STORE.into(),
+            rc_reroot: "/etc/rc.reroot".into(),
+            reroot_dir: REROOT_DIR.into(),
         }
     }
 }
@@ -66,12 +72,16 @@ impl Paths {
             passwd_db: re(&d.passwd_db),
             shell: re(&d.shell),
             kenv_store: re(&d.kenv_store),
+            rc_reroot: re(&d.rc_reroot),
+            reroot_dir: re(&d.reroot_dir),
         }
     }
 }
 
 /// The Linux runtime kenv store.
 pub const KENV_STORE: &str = "/dev/.reinit/kenv";
+/// The reroot staging area: FreeBSD's devfs always has this directory.
+pub const REROOT_DIR: &str = "/dev/reroot";
 
 /// The kenv keys reinit reads. FreeBSD's own names are kept; reinit's own keys share the
 /// `reinit.` prefix.
@@ -91,8 +101,19 @@ pub mod keys {
     /// Linux: hard timeout of /etc/rc.shutdown in seconds (FreeBSD uses the sysctl
     /// `kern.init_shutdown_timeout`).
     pub const SHUTDOWN_TIMEOUT: &str = "reinit.shutdown_timeout";
+    /// The new root: `fstype:device`, alternatives separated by spaces (FreeBSD's key).
+    pub const MOUNTFROM: &str = "vfs.root.mountfrom";
+    /// Mount options for the new root, comma-separated (FreeBSD's key).
+    pub const MOUNTFROM_OPTIONS: &str = "vfs.root.mountfrom.options";
+    /// Seconds to wait for the new root's device to appear (FreeBSD's key; default 3).
+    pub const MOUNTROOT_TIMEOUT: &str = "vfs.mountroot.timeout";
+    /// Seconds the reroot hook may run per phase (default 60).
+    pub const HOOK_TIMEOUT: &str = "reinit.hook_timeout";
+    /// `transactional` (default: hook and checks before anything is stopped) or
+    /// `kill-first` (FreeBSD and nbd-init: stop everything, then run the hook).
+    pub const REROOT_ORDER: &str = "reinit.reroot_order";
     /// Every key reinit reads, for `reinit check` and the documentation.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 12] = [
         INIT_PATH,
         INIT_SCRIPT,
         INIT_CHROOT,
@@ -100,8 +121,18 @@ pub mod keys {
         INIT_EXEC,
         INIT_RC,
         SHUTDOWN_TIMEOUT,
+        MOUNTFROM,
+        MOUNTFROM_OPTIONS,
+        MOUNTROOT_TIMEOUT,
+        HOOK_TIMEOUT,
+        REROOT_ORDER,
     ];
 }
+
+/// Default time the reroot hook may run per phase.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time to wait for the new root's device (FreeBSD `vfs.mountroot.timeout`).
+pub const DEFAULT_MOUNTROOT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Default hard timeout of /etc/rc.shutdown (FreeBSD `DEATH_SCRIPT`).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -146,17 +177,26 @@ pub enum KenvError {
 
 /// Parse a timeout in whole seconds. FreeBSD ignores values below 2; so does this.
 pub fn parse_shutdown_timeout(key: &str, value: &str) -> Result<Duration, KenvError> {
-    let secs: u64 = value.trim().parse().map_err(|_| KenvError::NotSeconds {
-        key: key.to_owned(),
-        value: value.to_owned(),
-    })?;
-    if secs < 2 {
+    let d = parse_seconds(key, value)?;
+    if d < Duration::from_secs(2) {
         return Err(KenvError::TooShort {
             key: key.to_owned(),
             value: value.to_owned(),
         });
     }
-    Ok(Duration::from_secs(secs))
+    Ok(d)
+}
+
+/// Parse a whole number of seconds (any value, 0 included).
+pub fn parse_seconds(key: &str, value: &str) -> Result<Duration, KenvError> {
+    value
+        .trim()
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| KenvError::NotSeconds {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
 }
 
 /// Parse an absolute path value (init_shell, init_rc, init_script, init_exec, init_chroot).

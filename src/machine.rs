@@ -6,8 +6,9 @@
 //! state looks at the queue. [`Init::transition`] runs states forever and turns a panic inside
 //! any state into single-user mode instead of a kernel panic.
 //!
-//! The reroot states (`reroot`, `reroot_phase_two`) will slot in beside these: the request
-//! already exists and is accepted in every state; until then it is logged and dropped.
+//! A reroot request is acted on from whichever state's wait sees it (see
+//! [`machine_reroot`](self::reroot)): when it aborts, that state carries on as if nothing had
+//! happened; `-r` starts PID 1 in reroot phase two.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -218,10 +219,12 @@ impl<K: Kernel> Init<K> {
             self.runcom_mode = RuncomMode::Fastboot;
         }
         if flags.reroot {
-            tracing::warn!(
-                "-r (reroot phase two) is not available in this build; booting normally"
-            );
+            // The trampoline: kenv init_exec, init_script and init_chroot belong to the
+            // next init, not to this one.
+            tracing::info!("reroot phase two");
+            return self.reroot_phase_two();
         }
+        self.report_previous_reroot();
         if let Some(v) = self.k.kenv(keys::INIT_EXEC) {
             self.init_exec(&v);
         }
@@ -263,7 +266,7 @@ impl<K: Kernel> Init<K> {
         };
         let (file, argv) = self.script_argv(&path, &[]);
         tracing::info!("init_exec: replacing pid 1 with {}", path.display());
-        let e = self.k.exec(&file, &argv);
+        let e = self.k.exec(&file, &argv, &pid1_env());
         tracing::error!("init_exec: {e}; continuing normal start-up");
     }
 
@@ -395,7 +398,9 @@ impl<K: Kernel> Init<K> {
                     return Some(State::DeathSingle);
                 }
                 Request::Reroot => {
-                    tracing::warn!("reroot requested: not available in this build; ignored");
+                    if let Some(s) = self.reroot() {
+                        return Some(s);
+                    }
                 }
             }
         }
@@ -474,20 +479,41 @@ impl<K: Kernel> Init<K> {
         timeout: Option<Duration>,
         interrupt: fn(&Request) -> bool,
     ) -> ScriptEnd {
+        match self.start_script(role, script, args, config::script_env()) {
+            Ok(pid) => self.wait_script(pid, timeout, interrupt),
+            Err(end) => end,
+        }
+    }
+
+    /// Start a script on the console with this environment.
+    fn start_script(
+        &mut self,
+        role: Role,
+        script: &Path,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Result<Pid, ScriptEnd> {
         if !script.exists() {
-            return ScriptEnd::Missing;
+            return Err(ScriptEnd::Missing);
         }
         let (file, argv) = self.script_argv(script, args);
         let spec = SpawnSpec {
             path: file,
             argv,
-            env: config::script_env(),
+            env,
             stdio: Stdio::Console,
         };
-        let pid = match self.spawn(role, &spec) {
-            Ok(p) => p,
-            Err(e) => return ScriptEnd::SpawnFailed(e),
-        };
+        self.spawn(role, &spec).map_err(ScriptEnd::SpawnFailed)
+    }
+
+    /// Wait for a started script (see [`Init::run_script`]). After `Interrupted` the script
+    /// still runs and can be waited for again.
+    fn wait_script(
+        &mut self,
+        pid: Pid,
+        timeout: Option<Duration>,
+        interrupt: fn(&Request) -> bool,
+    ) -> ScriptEnd {
         let deadline = timeout.map(|t| self.k.now() + t);
         loop {
             let h = self.reap();
@@ -617,7 +643,22 @@ impl<K: Kernel> Init<K> {
             RuncomMode::Autoboot => &["autoboot"],
             RuncomMode::Fastboot => &[],
         };
-        match self.run_script(Role::Rc, &script, args, None, interrupts_rc) {
+        let end = match self.start_script(Role::Rc, &script, args, config::script_env()) {
+            Ok(pid) => loop {
+                match self.wait_script(pid, None, interrupts_rc) {
+                    // init.c leaves rc running during a reroot; when the reroot aborts, rc
+                    // is still being waited for.
+                    ScriptEnd::Interrupted if self.requests.contains(&Request::Reroot) => {
+                        if let Some(s) = self.reroot() {
+                            return s;
+                        }
+                    }
+                    end => break end,
+                }
+            },
+            Err(end) => end,
+        };
+        match end {
             ScriptEnd::Done(s) if s.success() => {
                 self.runcom_mode = RuncomMode::Autoboot;
                 State::ReadTtys
@@ -1012,6 +1053,13 @@ fn describe(end: &ScriptEnd) -> String {
     }
 }
 
+/// PID 1's own environment (what the kernel gave it), passed on to programs that replace it.
+fn pid1_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
 /// access(path, X_OK) for a regular file.
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
@@ -1019,6 +1067,10 @@ fn is_executable(p: &Path) -> bool {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+#[path = "machine_reroot.rs"]
+mod reroot;
+pub use reroot::RerootError;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

@@ -10,10 +10,7 @@ use std::path::{Component, Path, PathBuf};
 /// list on Linux).
 pub const DEFAULT_INIT_PATH: &str = "/sbin/init:/sbin/oinit:/sbin/init.bak:/rescue/init";
 
-/// kenv key: the new root, FreeBSD syntax `fstype:device`, alternatives separated by spaces.
-pub const MOUNTFROM: &str = "vfs.root.mountfrom";
-/// kenv key: mount options for the new root (comma-separated).
-pub const MOUNTFROM_OPTIONS: &str = "vfs.root.mountfrom.options";
+pub use crate::config::keys::{MOUNTFROM, MOUNTFROM_OPTIONS};
 
 /// One `fstype:device` alternative of `vfs.root.mountfrom`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,9 +209,166 @@ pub fn find_init(root: &Path, search: &[PathBuf]) -> Option<(PathBuf, PathBuf)> 
     })
 }
 
+
+/// Why a mounted new root cannot be switched to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NewRootError {
+    /// No entry of the init search list is an executable file inside the root.
+    #[error("no executable init in the new root from `{0}`")]
+    NoInit(String),
+    /// The init is a script or dynamic program whose interpreter is missing in the root.
+    #[error("{init}: interpreter {interpreter} is missing in the new root")]
+    NoInterpreter {
+        /// The init, as named in the search list.
+        init: PathBuf,
+        /// Its `#!` interpreter or PT_INTERP.
+        interpreter: String,
+    },
+    /// The init cannot be read to find its interpreter.
+    #[error("{0}: cannot be read: {1}")]
+    Unreadable(PathBuf, String),
+    /// The root has no /dev directory for devfs to cover (FreeBSD's mountroot fails, and
+    /// Linux cannot move /dev into it).
+    #[error("the new root has no /dev directory")]
+    NoDev,
+}
+
+/// The interpreter a file needs: the first word of a `#!` line, or the ELF PT_INTERP.
+pub fn interpreter_of(host: &Path) -> Result<Option<String>, String> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(host)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| e.to_string())?;
+    let head = &head[..n];
+    if let Some(rest) = head.strip_prefix(b"#!") {
+        let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        return Ok(line.split_whitespace().next().map(str::to_owned));
+    }
+    if head.starts_with(b"\x7fELF") {
+        return crate::carry::interpreter(host).map_err(|e| e.to_string());
+    }
+    Ok(None)
+}
+
+/// Check a mounted new root: the first init of `search` that resolves inside it (symlinks
+/// kept inside the root), its interpreter, and /dev. Returns the init as named in the list.
+pub fn check_new_root(root: &Path, search: &[PathBuf]) -> Result<PathBuf, NewRootError> {
+    let list = || {
+        search
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let (init, host) = find_init(root, search).ok_or_else(|| NewRootError::NoInit(list()))?;
+    let interp = interpreter_of(&host).map_err(|e| NewRootError::Unreadable(init.clone(), e))?;
+    if let Some(i) = interp {
+        let found = resolve_in_root(root, Path::new(&i)).is_some_and(|h| h.is_file());
+        if !found {
+            return Err(NewRootError::NoInterpreter {
+                init,
+                interpreter: i,
+            });
+        }
+    }
+    if !resolve_in_root(root, Path::new("/dev")).is_some_and(|h| h.is_dir()) {
+        return Err(NewRootError::NoDev);
+    }
+    Ok(init)
+}
+
+/// What one reroot leaves in the staging area for the next init: the reroot counter, the
+/// chosen target and each phase's duration. Plain `key=value` lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// Reroots since the machine booted.
+    pub count: u32,
+    /// The `fstype:device` that was validated.
+    pub target: Option<String>,
+    /// Its mount options.
+    pub options: String,
+    /// Whether it is mounted read-only.
+    pub read_only: bool,
+    /// Phase durations in milliseconds, in order.
+    pub timings: Vec<(String, u64)>,
+}
+
+/// The record's file name inside the staging area.
+pub const RECORD_FILE: &str = "reroot.state";
+
+impl Record {
+    /// Parse a record; unknown lines are ignored.
+    #[must_use]
+    pub fn parse(text: &str) -> Record {
+        let mut r = Record::default();
+        for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {
+            match k {
+                "count" => r.count = v.parse().unwrap_or(0),
+                "target" => r.target = Some(v.to_owned()),
+                "options" => r.options = v.to_owned(),
+                "read_only" => r.read_only = v == "1",
+                _ => {
+                    if let (Some(name), Ok(ms)) = (k.strip_suffix("_ms"), v.parse()) {
+                        r.timings.push((name.to_owned(), ms));
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// The file's text.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut s = format!("count={}\n", self.count);
+        if let Some(t) = &self.target {
+            s.push_str(&format!("target={t}\n"));
+        }
+        s.push_str(&format!("options={}\n", self.options));
+        s.push_str(&format!("read_only={}\n", u8::from(self.read_only)));
+        for (k, ms) in &self.timings {
+            s.push_str(&format!("{k}_ms={ms}\n"));
+        }
+        s
+    }
+
+    /// Record how long a phase took.
+    pub fn lap(&mut self, phase: &str, d: std::time::Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.timings.push((phase.to_owned(), ms));
+    }
+
+    /// One log line: `reroot #2: stage 3 ms, hook 410 ms, ...`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .timings
+            .iter()
+            .map(|(k, ms)| format!("{k} {ms} ms"))
+            .collect();
+        format!("reroot #{}: {}", self.count, parts.join(", "))
+    }
+
+    /// Read the record in `dir`, if there is one.
+    #[must_use]
+    pub fn load(dir: &Path) -> Option<Record> {
+        std::fs::read_to_string(dir.join(RECORD_FILE))
+            .ok()
+            .map(|t| Record::parse(&t))
+    }
+
+    /// Write the record into `dir` (write a temporary file, then rename).
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join(format!("{RECORD_FILE}.new"));
+        std::fs::write(&tmp, self.render())?;
+        std::fs::rename(tmp, dir.join(RECORD_FILE))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::fs;
     use std::os::unix::fs::symlink;
 
@@ -276,6 +430,55 @@ mod tests {
             ));
         }
         assert!(matches!(trust_hook(d.path()), Err(HookError::NotFile(_))));
+    }
+
+    #[test]
+    fn record_round_trip() {
+        let mut r = Record {
+            count: 2,
+            target: Some("ext4:/dev/nbd0".into()),
+            options: "noatime".into(),
+            read_only: true,
+            timings: Vec::new(),
+        };
+        r.lap("stage", std::time::Duration::from_millis(3));
+        r.lap("hook", std::time::Duration::from_micros(410_500));
+        let back = Record::parse(&r.render());
+        assert_eq!(back, r);
+        assert_eq!(back.summary(), "reroot #2: stage 3 ms, hook 410 ms");
+        assert_eq!(Record::parse("junk\ncount=x\n").count, 0);
+    }
+
+    #[test]
+    fn new_root_checks() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let search = parse_init_path("/sbin/init").0;
+        assert!(matches!(check_new_root(r, &search), Err(NewRootError::NoInit(_))));
+        fs::create_dir_all(r.join("sbin")).unwrap();
+        fs::write(r.join("sbin/init"), "#!/bin/sh\nexec true\n").unwrap();
+        fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            check_new_root(r, &search),
+            Err(NewRootError::NoInterpreter {
+                init: PathBuf::from("/sbin/init"),
+                interpreter: "/bin/sh".into()
+            })
+        );
+        fs::create_dir_all(r.join("bin")).unwrap();
+        fs::write(r.join("bin/sh"), "").unwrap();
+        assert_eq!(check_new_root(r, &search), Err(NewRootError::NoDev));
+        fs::create_dir_all(r.join("dev")).unwrap();
+        assert_eq!(check_new_root(r, &search), Ok(PathBuf::from("/sbin/init")));
+        // An ELF init names its loader: a dynamic host program copied in needs its PT_INTERP.
+        let ld = crate::carry::interpreter(Path::new("/bin/true"))
+            .unwrap()
+            .expect("/bin/true is dynamic on the test host");
+        fs::copy("/bin/true", r.join("sbin/init")).unwrap();
+        assert!(matches!(
+            check_new_root(r, &search),
+            Err(NewRootError::NoInterpreter { interpreter, .. }) if interpreter == ld
+        ));
     }
 
     #[test]

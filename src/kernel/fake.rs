@@ -9,15 +9,15 @@
 //! the n-th spawn ([`FakeKernel::panic_on_spawn`]) to prove that a panicking state lands in
 //! single-user mode.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
 
 use super::{
-    ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, Sig,
-    SpawnSpec, Wake,
+    ChildStatus, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
+    RebootHow, Sig, SpawnSpec, SwitchKind, Wake,
 };
 
 /// One recorded call.
@@ -45,6 +45,16 @@ pub enum Call {
     RaiseSecurelevel,
     /// [`Kernel::wait`] with its timeout (waits are recorded so tests can see bounded waits).
     Wait(Option<Duration>),
+    /// [`Kernel::mount_tmpfs`].
+    MountTmpfs(PathBuf),
+    /// [`Kernel::mount`].
+    Mount(MountSpec, PathBuf),
+    /// [`Kernel::unmount`], with `force`.
+    Unmount(PathBuf, bool),
+    /// [`Kernel::create_file`]: the path, the number of bytes, the mode.
+    CreateFile(PathBuf, usize, u32),
+    /// [`Kernel::switch_root`].
+    SwitchRoot(Option<PathBuf>),
 }
 
 /// The kinds of calls that can be made to fail.
@@ -64,6 +74,16 @@ pub enum CallKind {
     Chroot,
     /// start
     Start,
+    /// mount_tmpfs
+    MountTmpfs,
+    /// mount
+    Mount,
+    /// unmount
+    Unmount,
+    /// create_file
+    CreateFile,
+    /// switch_root
+    SwitchRoot,
 }
 
 /// Something that happens while PID 1 waits.
@@ -97,6 +117,16 @@ pub struct FakeKernel {
     stubborn: BTreeSet<Pid>,
     /// Children that survive even SIGKILL (stuck in the kernel).
     unkillable: BTreeSet<Pid>,
+    /// What each live child runs (for [`Kernel::processes`]).
+    specs: HashMap<Pid, SpawnSpec>,
+    /// Processes that are not children of PID 1 (daemons reparented elsewhere).
+    others: BTreeMap<Pid, ProcInfo>,
+    /// Mounted directories.
+    mounted: BTreeSet<PathBuf>,
+    /// What a device holds: its mount appears as a symlink to this directory.
+    devices: HashMap<String, PathBuf>,
+    switch_kind: Option<SwitchKind>,
+    self_exe: Option<PathBuf>,
 }
 
 impl FakeKernel {
@@ -211,6 +241,49 @@ impl FakeKernel {
         self
     }
 
+    /// Add a process that is not a child of PID 1 (it dies of any kill, except SIGCONT).
+    pub fn add_process(&mut self, p: ProcInfo) -> &mut Self {
+        self.others.insert(p.pid, p);
+        self
+    }
+
+    /// Let `device` be mountable; its mounts show `contents`.
+    pub fn add_device(&mut self, device: &str, contents: &Path) -> &mut Self {
+        self.devices.insert(device.to_owned(), contents.to_path_buf());
+        self
+    }
+
+    /// Pretend `dir` is already a mount point.
+    pub fn set_mounted(&mut self, dir: &Path) -> &mut Self {
+        self.mounted.insert(dir.to_path_buf());
+        self
+    }
+
+    /// Directories mounted now.
+    #[must_use]
+    pub fn mounted(&self) -> Vec<PathBuf> {
+        self.mounted.iter().cloned().collect()
+    }
+
+    /// Who switches the root (default: the kernel, as FreeBSD).
+    pub fn set_switch_kind(&mut self, kind: SwitchKind) -> &mut Self {
+        self.switch_kind = Some(kind);
+        self
+    }
+
+    /// What [`Kernel::self_exe`] answers (default `/sbin/init`).
+    pub fn set_self_exe(&mut self, path: &Path) -> &mut Self {
+        self.self_exe = Some(path.to_path_buf());
+        self
+    }
+
+    fn result(&mut self, kind: CallKind, call: &'static str, target: &Path) -> Result<(), KernelError> {
+        match self.injected(kind) {
+            Some(e) => Err(KernelError::new(call, Some(target), e)),
+            None => Ok(()),
+        }
+    }
+
     /// Pids spawned and not yet reaped.
     #[must_use]
     pub fn live(&self) -> Vec<Pid> {
@@ -234,6 +307,9 @@ impl FakeKernel {
             KillSig::Term | KillSig::Hup => !self.stubborn.contains(&pid),
             KillSig::Cont => false,
         };
+        if dies {
+            self.others.remove(&pid);
+        }
         if dies && self.live.contains(&pid) && !self.reapable.iter().any(|(p, _)| *p == pid) {
             self.reapable
                 .push_back((pid, ChildStatus::Signaled(sig.number())));
@@ -269,6 +345,7 @@ impl Kernel for FakeKernel {
         let pid = self.next_pid;
         self.next_pid += 1;
         self.live.insert(pid);
+        self.specs.insert(pid, spec.clone());
         self.calls.push(Call::Spawn(spec.clone(), pid));
         Ok(pid)
     }
@@ -293,16 +370,17 @@ impl Kernel for FakeKernel {
         }
         match target {
             KillTarget::Pid(pid) => {
-                if !self.live.contains(&pid) {
+                if !self.live.contains(&pid) && !self.others.contains_key(&pid) {
                     return Err(KernelError::new("kill", None, Errno::ESRCH));
                 }
                 self.deliver(pid, sig);
             }
             KillTarget::All => {
-                if self.live.is_empty() {
+                if self.live.is_empty() && self.others.is_empty() {
                     return Err(KernelError::new("kill", None, Errno::ESRCH));
                 }
-                for pid in self.live() {
+                let others: Vec<Pid> = self.others.keys().copied().collect();
+                for pid in self.live().into_iter().chain(others) {
                     self.deliver(pid, sig);
                 }
             }
@@ -355,7 +433,7 @@ impl Kernel for FakeKernel {
         }
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
+    fn exec(&mut self, path: &Path, argv: &[String], _env: &[(String, String)]) -> KernelError {
         self.calls
             .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
         let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
@@ -391,16 +469,100 @@ impl Kernel for FakeKernel {
     }
 
     fn processes(&self) -> Vec<ProcInfo> {
-        self.live
+        let mut v: Vec<ProcInfo> = self
+            .live
             .iter()
-            .map(|&pid| ProcInfo {
-                pid,
-                name: format!("fake{pid}"),
+            .filter(|pid| !self.reapable.iter().any(|(p, _)| p == *pid))
+            .map(|&pid| {
+                let spec = self.specs.get(&pid);
+                ProcInfo {
+                    pid,
+                    name: format!("fake{pid}"),
+                    exe: spec.map(|s| s.path.clone()),
+                    argv0: spec.and_then(|s| s.argv.first().cloned()).unwrap_or_default(),
+                    uid: 0,
+                }
             })
-            .collect()
+            .chain(self.others.values().cloned())
+            .collect();
+        v.sort_by_key(|p| p.pid);
+        v
     }
 
     fn self_exe(&self) -> PathBuf {
-        PathBuf::from("/sbin/init")
+        self.self_exe
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sbin/init"))
     }
+
+    fn switch_kind(&self) -> SwitchKind {
+        self.switch_kind.unwrap_or(SwitchKind::Kernel)
+    }
+
+    fn is_mount_point(&self, dir: &Path) -> bool {
+        self.mounted.contains(dir)
+    }
+
+    fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::MountTmpfs(dir.to_path_buf()));
+        self.result(CallKind::MountTmpfs, "nmount tmpfs", dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
+        self.mounted.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::Mount(spec.clone(), dir.to_path_buf()));
+        self.result(CallKind::Mount, "mount", dir)?;
+        let Some(contents) = self.devices.get(&spec.device).cloned() else {
+            return Err(KernelError::new("mount", Some(dir), Errno::ENXIO));
+        };
+        // The mount shows the device's contents: a symlink stands in for the mount.
+        if dir.is_dir() {
+            std::fs::remove_dir(dir).map_err(|e| io_error("rmdir", dir, &e))?;
+        }
+        std::os::unix::fs::symlink(&contents, dir).map_err(|e| io_error("symlink", dir, &e))?;
+        self.mounted.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
+        self.calls.push(Call::Unmount(dir.to_path_buf(), force));
+        self.result(CallKind::Unmount, "unmount", dir)?;
+        if !self.mounted.remove(dir) {
+            return Err(KernelError::new("unmount", Some(dir), Errno::EINVAL));
+        }
+        if dir.is_symlink() {
+            let _ = std::fs::remove_file(dir);
+        }
+        Ok(())
+    }
+
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+        self.calls
+            .push(Call::CreateFile(path.to_path_buf(), data.len(), mode));
+        self.result(CallKind::CreateFile, "open", path)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, data))
+            .map_err(|e| io_error("open", path, &e))
+    }
+
+    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+        self.calls
+            .push(Call::SwitchRoot(mounted.map(Path::to_path_buf)));
+        let what = mounted.unwrap_or(Path::new("/"));
+        self.result(CallKind::SwitchRoot, "switch_root", what)?;
+        Ok(Vec::new())
+    }
+}
+
+fn io_error(call: &'static str, path: &Path, e: &std::io::Error) -> KernelError {
+    KernelError::new(
+        call,
+        Some(path),
+        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    )
 }

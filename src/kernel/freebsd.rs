@@ -16,7 +16,8 @@ use nix::mount::{MntFlags, Nmount};
 
 use super::unix::{self, Clock, SignalWaiter};
 use super::{
-    Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake,
+    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow,
+    SpawnSpec, SwitchKind, Wake,
 };
 use crate::config::{self, Paths};
 
@@ -27,6 +28,11 @@ extern "C" {
 
 /// `RB_AUTOBOOT` (sys/reboot.h).
 const RB_AUTOBOOT: c_int = 0;
+/// `RB_REROOT` (sys/reboot.h): unmount the root filesystem and mount it again from
+/// `vfs.root.mountfrom`.
+const RB_REROOT: c_int = 0x0020_0000;
+/// `SZOMB` (sys/proc.h): a zombie.
+const SZOMB: c_char = 5;
 
 /// The real FreeBSD kernel.
 pub struct FreeBsdKernel {
@@ -175,6 +181,35 @@ fn sysctl_string(name: &CStr) -> Option<String> {
         .map(|s| s.to_string_lossy().into_owned())
 }
 
+/// `kern.proc.<what>.<pid>` as bytes.
+fn proc_sysctl(what: c_int, pid: Pid) -> Option<Vec<u8>> {
+    let mib = [libc::CTL_KERN, libc::KERN_PROC, what, pid];
+    let mut buf = vec![0u8; libc::PATH_MAX as usize * 4];
+    let mut len = buf.len();
+    // SAFETY: `buf` is writable for `len` bytes.
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_ptr(),
+            4,
+            buf.as_mut_ptr().cast::<c_void>(),
+            &mut len,
+            std::ptr::null(),
+            0,
+        )
+    };
+    (rc == 0).then(|| {
+        buf.truncate(len);
+        buf
+    })
+}
+
+/// The executable of `pid` (`-1`: this process), from `kern.proc.pathname`.
+fn proc_path(pid: Pid) -> Option<PathBuf> {
+    let buf = proc_sysctl(libc::KERN_PROC_PATHNAME, pid)?;
+    let s = CStr::from_bytes_until_nul(&buf).ok()?;
+    Some(PathBuf::from(s.to_string_lossy().into_owned()))
+}
+
 impl Kernel for FreeBsdKernel {
     fn start(&mut self) -> Result<(), KernelError> {
         unix::start()?;
@@ -257,8 +292,8 @@ impl Kernel for FreeBsdKernel {
             .map_err(|e| KernelError::new("reboot", None, e))
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
-        unix::exec(path, argv)
+    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
+        unix::exec(path, argv, env)
     }
 
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
@@ -343,12 +378,18 @@ impl Kernel for FreeBsdKernel {
         let mut out: Vec<ProcInfo> = procs
             .iter()
             .filter(|p| p.ki_pid > 1 && p.ki_flag & libc::P_SYSTEM as libc::c_long == 0)
+            .filter(|p| p.ki_stat != SZOMB)
             .map(|p| {
                 // SAFETY: ki_comm is a NUL-terminated array inside the record.
                 let name = unsafe { CStr::from_ptr(p.ki_comm.as_ptr()) };
+                let args = proc_sysctl(libc::KERN_PROC_ARGS, p.ki_pid).unwrap_or_default();
+                let argv0 = args.split(|b| *b == 0).next().unwrap_or_default();
                 ProcInfo {
                     pid: p.ki_pid,
                     name: name.to_string_lossy().into_owned(),
+                    exe: proc_path(p.ki_pid),
+                    argv0: String::from_utf8_lossy(argv0).into_owned(),
+                    uid: p.ki_ruid,
                 }
             })
             .collect();
@@ -357,29 +398,91 @@ impl Kernel for FreeBsdKernel {
     }
 
     fn self_exe(&self) -> PathBuf {
-        let mib = [
-            libc::CTL_KERN,
-            libc::KERN_PROC,
-            libc::KERN_PROC_PATHNAME,
-            -1,
-        ];
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
-        let mut len = buf.len();
-        // SAFETY: `buf` is writable for `len` bytes.
-        let rc = unsafe {
-            libc::sysctl(
-                mib.as_ptr(),
-                4,
-                buf.as_mut_ptr().cast::<c_void>(),
-                &mut len,
-                std::ptr::null(),
-                0,
-            )
+        unix::exe_or_default(proc_path(-1))
+    }
+
+    fn switch_kind(&self) -> SwitchKind {
+        SwitchKind::Kernel
+    }
+
+    fn default_init_path(&self) -> String {
+        sysctl_string(c"kern.init_path")
+            .unwrap_or_else(|| crate::reroot::DEFAULT_INIT_PATH.to_owned())
+    }
+
+    fn is_mount_point(&self, dir: &Path) -> bool {
+        let Ok(c) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return false;
         };
-        let found = (rc == 0)
-            .then(|| CStr::from_bytes_until_nul(&buf).ok())
-            .flatten()
-            .map(|s| PathBuf::from(s.to_string_lossy().into_owned()));
-        unix::exe_or_default(found)
+        // SAFETY: statfs is plain data; zeroed is a valid value.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is NUL-terminated; `st` is writable.
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+            return false;
+        }
+        // SAFETY: f_mntonname is NUL-terminated by the kernel.
+        let on = unsafe { CStr::from_ptr(st.f_mntonname.as_ptr()) };
+        on.to_bytes() == c.as_bytes()
+    }
+
+    fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
+        Nmount::new()
+            .str_opt(c"fstype", c"tmpfs")
+            .str_opt_owned(c"fspath", dir)
+            .str_opt(c"mode", c"0700")
+            .nmount(MntFlags::empty())
+            .map_err(|e| KernelError::new("nmount tmpfs", Some(dir), e.error()))
+    }
+
+    fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
+        let bad = |_| KernelError::new("nmount", Some(dir), Errno::EINVAL);
+        let fstype = CString::new(spec.fstype.as_str()).map_err(bad)?;
+        let from = CString::new(spec.device.as_str()).map_err(bad)?;
+        let mut opts: Vec<(CString, Option<CString>)> = Vec::new();
+        for o in spec.options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let (k, v) = match o.split_once('=') {
+                Some((k, v)) => (k, Some(CString::new(v).map_err(bad)?)),
+                None => (o, None),
+            };
+            opts.push((CString::new(k).map_err(bad)?, v));
+        }
+        let mut n = Nmount::new();
+        n.str_opt(c"fstype", &fstype)
+            .str_opt_owned(c"fspath", dir)
+            .str_opt(c"from", &from);
+        for (k, v) in &opts {
+            match v {
+                Some(v) => n.str_opt(k, v),
+                None => n.null_opt(k),
+            };
+        }
+        let flags = if spec.read_only {
+            MntFlags::MNT_RDONLY
+        } else {
+            MntFlags::empty()
+        };
+        n.nmount(flags)
+            .map_err(|e| KernelError::new("nmount", Some(dir), e.error()))
+    }
+
+    fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
+        let flags = if force {
+            MntFlags::MNT_FORCE
+        } else {
+            MntFlags::empty()
+        };
+        nix::mount::unmount(dir, flags).map_err(|e| KernelError::new("unmount", Some(dir), e))
+    }
+
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+        unix::create_file(path, data, mode)
+    }
+
+    fn switch_root(&mut self, _mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+        // SAFETY: reboot(2) takes flags only; with RB_REROOT it returns on success.
+        let rc = unsafe { libc::reboot(RB_REROOT) };
+        Errno::result(rc)
+            .map(|_| Vec::new())
+            .map_err(|e| KernelError::new("reboot(RB_REROOT)", None, e))
     }
 }

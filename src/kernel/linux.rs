@@ -20,9 +20,11 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::stat::Mode;
 
+use super::linux_switch;
 use super::unix::{self, Clock, SignalWaiter};
 use super::{
-    Kernel, KernelError, KillSig, KillTarget, Pid, ProcInfo, Reaped, RebootHow, SpawnSpec, Wake,
+    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow,
+    SpawnSpec, SwitchKind, Wake,
 };
 use crate::config::{self, Paths};
 
@@ -153,8 +155,8 @@ impl Kernel for LinuxKernel {
         }
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError {
-        unix::exec(path, argv)
+    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
+        unix::exec(path, argv, env)
     }
 
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
@@ -195,9 +197,26 @@ impl Kernel for LinuxKernel {
             .filter_map(|pid| {
                 let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
                 let (name, rest) = parse_stat(&stat)?;
-                // Kernel threads: kthreadd (pid 2) and its children.
-                let ppid: Pid = rest.split_whitespace().nth(1)?.parse().ok()?;
-                (pid != 2 && ppid != 2 || ppid == 1).then_some(ProcInfo { pid, name })
+                let mut fields = rest.split_whitespace();
+                let state = fields.next()?;
+                // Kernel threads: kthreadd (pid 2) and its children. Zombies are dead.
+                let ppid: Pid = fields.next()?.parse().ok()?;
+                if pid == 2 || ppid == 2 && pid != 1 || state == "Z" {
+                    return None;
+                }
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+                let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|t| parse_uid(&t))
+                    .unwrap_or(u32::MAX);
+                Some(ProcInfo {
+                    pid,
+                    name,
+                    exe: fs::read_link(format!("/proc/{pid}/exe")).ok(),
+                    argv0: String::from_utf8_lossy(argv0).into_owned(),
+                    uid,
+                })
             })
             .collect();
         out.sort_by_key(|p| p.pid);
@@ -212,6 +231,109 @@ impl Kernel for LinuxKernel {
             unix::exe_or_default(None)
         }
     }
+
+    fn switch_kind(&self) -> SwitchKind {
+        SwitchKind::User
+    }
+
+    fn is_mount_point(&self, dir: &Path) -> bool {
+        linux_switch::is_mount_point(dir)
+    }
+
+    fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
+        mkdir_700(dir)?;
+        mount(
+            Some("reroot"),
+            dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0700"),
+        )
+        .map_err(|e| KernelError::new("mount tmpfs", Some(dir), e))
+    }
+
+    fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
+        mkdir_700(dir)?;
+        let (mut flags, data) = mount_options(&spec.options);
+        if spec.read_only {
+            flags |= MsFlags::MS_RDONLY;
+        }
+        let data = (!data.is_empty()).then_some(data.as_str());
+        mount(
+            Some(spec.device.as_str()),
+            dir,
+            Some(spec.fstype.as_str()),
+            flags,
+            data,
+        )
+        .map_err(|e| KernelError::new("mount", Some(dir), e))
+    }
+
+    fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
+        let flags = if force {
+            nix::mount::MntFlags::MNT_DETACH
+        } else {
+            nix::mount::MntFlags::empty()
+        };
+        nix::mount::umount2(dir, flags).map_err(|e| KernelError::new("umount", Some(dir), e))
+    }
+
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+        unix::create_file(path, data, mode)
+    }
+
+    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+        match mounted {
+            Some(new) => linux_switch::switch_root(new),
+            None => Err(KernelError::new("switch_root", None, Errno::EINVAL)),
+        }
+    }
+}
+
+fn mkdir_700(dir: &Path) -> Result<(), KernelError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            KernelError::new(
+                "mkdir",
+                Some(dir),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })
+}
+
+/// The `Uid:` (real) of a `/proc/PID/status` text.
+fn parse_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Split `mount -o` options into mount(2) flags and the filesystem's own data string.
+#[must_use]
+pub fn mount_options(options: &str) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" => flags &= !MsFlags::MS_RDONLY,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "dirsync" => flags |= MsFlags::MS_DIRSYNC,
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
 }
 
 /// Split `/proc/PID/stat` into the command name and the fields after it.
@@ -228,6 +350,15 @@ fn parse_stat(stat: &str) -> Option<(String, &str)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn mount_option_split() {
+        let (f, d) = mount_options("noatime, errors=remount-ro,nosuid,data=journal");
+        assert_eq!(f, MsFlags::MS_NOATIME | MsFlags::MS_NOSUID);
+        assert_eq!(d, "errors=remount-ro,data=journal");
+        assert_eq!(mount_options("ro,rw").0, MsFlags::empty());
+        assert_eq!(parse_uid("Name:\tx\nUid:\t0\t0\t0\t0\n"), Some(0));
+    }
 
     #[test]
     fn stat_name_with_spaces_and_parens() {

@@ -20,6 +20,8 @@ pub mod fake;
 pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+pub mod linux_switch;
 #[cfg(unix)]
 pub mod unix;
 
@@ -252,13 +254,45 @@ impl fmt::Display for RebootHow {
     }
 }
 
-/// A process the kernel reports as still running (for "would not die" reports).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A process the kernel reports as running (for "would not die" reports, and to tell the
+/// survivors of a reroot from everything else).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProcInfo {
     /// Its pid.
     pub pid: Pid,
     /// Its short command name.
     pub name: String,
+    /// The file it runs, when the kernel can say (Linux `/proc/PID/exe`, FreeBSD
+    /// `kern.proc.pathname`).
+    pub exe: Option<PathBuf>,
+    /// argv\[0\] as the kernel sees it (`/proc/PID/cmdline`, `kern.proc.args`).
+    pub argv0: String,
+    /// Its real user id.
+    pub uid: u32,
+}
+
+/// How the root filesystem is switched in reroot phase two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchKind {
+    /// The kernel does it (FreeBSD `reboot(RB_REROOT)`): it unmounts everything except devfs
+    /// and the staging tmpfs and mounts `vfs.root.mountfrom` itself.
+    Kernel,
+    /// PID 1 does it (Linux): it mounts the new root itself, then
+    /// [`Kernel::switch_root`] moves /dev, /proc, /sys, /run into it and makes it `/`.
+    User,
+}
+
+/// A filesystem to mount: what `mount -t FSTYPE -o OPTIONS DEVICE DIR` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    /// Filesystem type.
+    pub fstype: String,
+    /// Device, dataset or other source.
+    pub device: String,
+    /// Comma-separated options (`vfs.root.mountfrom.options`), without `ro`/`rw`.
+    pub options: String,
+    /// Mount read-only.
+    pub read_only: bool,
 }
 
 /// A failed system call: which one, on what, and the errno.
@@ -321,8 +355,9 @@ pub trait Kernel {
     /// down and PID 1 must only wait.
     fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError>;
 
-    /// Replace PID 1 with another program (kenv `init_exec`). Returns only if it failed.
-    fn exec(&mut self, path: &Path, argv: &[String]) -> KernelError;
+    /// Replace PID 1 with another program with this environment (kenv `init_exec`, the
+    /// reroot trampoline, the new root's init). Returns only if it failed.
+    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError;
 
     /// `chdir(path); chroot(".")` (kenv `init_chroot`).
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
@@ -349,6 +384,42 @@ pub trait Kernel {
     /// Every process still running except PID 1 and kernel threads.
     fn processes(&self) -> Vec<ProcInfo>;
 
-    /// The path of the running executable (to start internal helpers such as `sulogin`).
+    /// The path of the running executable (to start internal helpers such as `sulogin`, and
+    /// to copy into the staging area at a reroot).
     fn self_exe(&self) -> PathBuf;
+
+    // ---- reroot
+
+    /// The init search list when kenv `init_path` is unset (FreeBSD `kern.init_path`;
+    /// elsewhere [`crate::reroot::DEFAULT_INIT_PATH`]).
+    fn default_init_path(&self) -> String {
+        crate::reroot::DEFAULT_INIT_PATH.to_owned()
+    }
+
+    /// Who switches the root in reroot phase two.
+    fn switch_kind(&self) -> SwitchKind;
+
+    /// Whether `dir` is the root of a mounted filesystem.
+    fn is_mount_point(&self, dir: &Path) -> bool;
+
+    /// Mount a tmpfs with mode 0700 on `dir` (the staging area), creating `dir` if needed
+    /// (Linux; FreeBSD's devfs always has /dev/reroot).
+    fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError>;
+
+    /// Mount `spec` on `dir`, creating `dir` if needed.
+    fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError>;
+
+    /// Unmount `dir`. `force`: FreeBSD MNT_FORCE, Linux MNT_DETACH.
+    fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError>;
+
+    /// Create a new file with `data` and `mode`: O_CREAT | O_EXCL | O_NOFOLLOW, so neither an
+    /// existing file nor a planted symlink is ever written through.
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
+
+    /// Reroot phase two's switch. [`SwitchKind::Kernel`]: `reboot(RB_REROOT)`, `mounted` is
+    /// `None`. [`SwitchKind::User`]: `mounted` is where PID 1 mounted the new root; /dev
+    /// (with the staging area inside), /proc, /sys and /run move into it and it becomes `/`;
+    /// the old root is unmounted. Returns warnings worth a loud log line (e.g. an old root
+    /// that had to be detached because a process still held it).
+    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError>;
 }

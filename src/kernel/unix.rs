@@ -15,6 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -297,8 +299,8 @@ pub fn kill(target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
         .map_err(|e| KernelError::new("kill", None, e))
 }
 
-/// execv(2); returns only on failure.
-pub fn exec(path: &Path, argv: &[String]) -> KernelError {
+/// execve(2) with exactly `env`; returns only on failure.
+pub fn exec(path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
     let err = |e| KernelError::new("execve", Some(path), e);
     let Some(p) = cstring(path) else {
         return err(Errno::EINVAL);
@@ -307,11 +309,32 @@ pub fn exec(path: &Path, argv: &[String]) -> KernelError {
         .iter()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
-    let env: [CString; 0] = [];
+    let env: Vec<CString> = env
+        .iter()
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect();
     match nix::unistd::execve(&p, &args, &env) {
         Err(e) => err(e),
         Ok(never) => match never {},
     }
+}
+
+/// Create `path` with `data`: O_CREAT | O_EXCL | O_NOFOLLOW, so an existing file or a planted
+/// symlink is never written through.
+pub fn create_file(path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(path, flags, Mode::from_bits_truncate(mode as _))
+        .map_err(|e| KernelError::new("open", Some(path), e))?;
+    let mut rest = data;
+    while !rest.is_empty() {
+        match nix::unistd::write(&fd, rest) {
+            Ok(0) => return Err(KernelError::new("write", Some(path), Errno::EIO)),
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(KernelError::new("write", Some(path), e)),
+        }
+    }
+    Ok(())
 }
 
 /// `chdir(path); chroot("."); chdir("/")`.

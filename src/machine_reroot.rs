@@ -1,0 +1,532 @@
+//! Reroot: phase one in the running init, phase two in the trampoline (`init -r`).
+//!
+//! Phase one (the default order, "transactional") does everything that can fail while the
+//! system still runs: stage the tmpfs and copy PID 1's executable into it, run the hook's
+//! `prepare` phase, find and probe-mount the target read-only, check its init. Any failure
+//! runs the hook's `abort` phase, undoes the mounts and returns: every service keeps running
+//! with its pid. Then the point of no return: revoke ttys, `/etc/rc.shutdown single`, stop
+//! every process except the survivors, exec the copy as `init -r`.
+//!
+//! Phase two switches the root (FreeBSD `reboot(RB_REROOT)`; Linux mount + switch) and execs
+//! each entry of the init path. Past the point of no return PID 1 never exits: every failure
+//! ends in single-user mode on whatever root is mounted.
+//!
+//! The order `kill-first` (kenv `reinit.reroot_order`) is FreeBSD's and nbd-init's: stop
+//! everything first, then run the hook and the checks; a failure then leaves single-user mode
+//! on the old root.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{describe, pid1_env, Init, ScriptEnd, State};
+use crate::children::Role;
+use crate::config::{self, keys};
+use crate::kernel::{Kernel, KernelError, KillSig, KillTarget, MountSpec, ProcInfo, SwitchKind};
+use crate::reroot::{self, HookError, NewRootError, Record, TargetError};
+use crate::signals::Request;
+
+/// The trampoline's name inside the staging area.
+const TRAMPOLINE: &str = "init";
+/// Where the target is mounted inside the staging area (probe, then Linux phase two).
+const NEWROOT: &str = "root";
+/// How often the stop loop looks for processes that are not PID 1's children.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Why a reroot did not happen. Each names the step and the cause; see the README for what
+/// each leaves behind.
+#[derive(Debug, thiserror::Error)]
+pub enum RerootError {
+    /// The staging tmpfs could not be mounted.
+    #[error("stage: {0}")]
+    Stage(KernelError),
+    /// PID 1's executable could not be copied into the staging area.
+    #[error("stage: copy of init: {0}")]
+    Copy(String),
+    /// The hook is not trusted.
+    #[error("hook: {0}: refused")]
+    HookRefused(HookError),
+    /// The hook failed.
+    #[error("hook: {0}")]
+    HookFailed(String),
+    /// The hook ran past its timeout and was killed.
+    #[error("hook: timed out after {0} s")]
+    HookTimedOut(u64),
+    /// `vfs.root.mountfrom` is not set.
+    #[error("target: {} is not set", keys::MOUNTFROM)]
+    NoTarget,
+    /// `vfs.root.mountfrom` does not parse.
+    #[error("target: {0}")]
+    BadTarget(TargetError),
+    /// The device did not appear in time.
+    #[error("target: {0}: no such device")]
+    NoDevice(PathBuf),
+    /// The probe mount failed.
+    #[error("target: {0}: {1}")]
+    Mount(String, KernelError),
+    /// The probe could not be unmounted.
+    #[error("target: probe: {0}")]
+    Unmount(KernelError),
+    /// The new root cannot be switched to.
+    #[error("init: {0}")]
+    NewRoot(NewRootError),
+}
+
+/// The order of the reroot steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Hook and checks before anything is stopped (default).
+    Transactional,
+    /// FreeBSD's and nbd-init's: stop everything, then hook and checks.
+    KillFirst,
+}
+
+/// The validated target.
+struct Target {
+    spec: MountSpec,
+}
+
+impl<K: Kernel> Init<K> {
+    /// A reroot request: phase one. Returns `None` when the reroot was aborted (the caller
+    /// carries on where it was) and the next state otherwise (single-user after a failure
+    /// past the point of no return; on success this process is replaced).
+    pub(super) fn reroot(&mut self) -> Option<State> {
+        let more = self.requests.iter().filter(|r| **r == Request::Reroot).count();
+        self.requests.retain(|r| *r != Request::Reroot);
+        if more > 0 {
+            tracing::info!("reroot: {more} further reroot request(s) merged into this one");
+        }
+        let order = self.reroot_order();
+        tracing::warn!("reroot requested ({order:?} order)");
+        let dir = self.paths.reroot_dir.clone();
+        let mut record = Record {
+            count: Record::load(&dir).map_or(0, |r| r.count) + 1,
+            ..Record::default()
+        };
+        let t = self.k.now();
+        let staged_here = match self.stage(&dir) {
+            Ok(m) => m,
+            Err(e) => {
+                self.abort_reroot(&dir, false, false, &e);
+                return None;
+            }
+        };
+        let trampoline = match self.install_trampoline(&dir) {
+            Ok(t) => t,
+            Err(e) => {
+                self.abort_reroot(&dir, staged_here, false, &e);
+                return None;
+            }
+        };
+        record.lap("stage", self.k.now().saturating_sub(t));
+        let mut target = None;
+        if order == Order::Transactional {
+            match self.prepare(&dir, &mut record) {
+                Ok(tg) => target = Some(tg),
+                Err((e, hook_ran)) => {
+                    self.abort_reroot(&dir, staged_here, hook_ran, &e);
+                    return None;
+                }
+            }
+        }
+        tracing::warn!("reroot: point of no return: stopping every process but the survivors");
+        let t = self.k.now();
+        self.revoke_ttys();
+        self.runshutdown();
+        record.lap("shutdown", self.k.now().saturating_sub(t));
+        let t = self.k.now();
+        self.stop_all_but_survivors(&dir);
+        record.lap("kill", self.k.now().saturating_sub(t));
+        if self.idle {
+            return Some(State::SingleUser);
+        }
+        let target = match target {
+            Some(t) => t,
+            None => match self.prepare(&dir, &mut record) {
+                Ok(t) => t,
+                Err((e, _)) => {
+                    tracing::error!("reroot failed: {e}; going to single user mode");
+                    return Some(State::SingleUser);
+                }
+            },
+        };
+        record.target = Some(format!("{}:{}", target.spec.fstype, target.spec.device));
+        record.options.clone_from(&target.spec.options);
+        record.read_only = target.spec.read_only;
+        if let Err(e) = record.save(&dir) {
+            tracing::warn!("reroot: cannot write the record in {}: {e}", dir.display());
+        }
+        let (path, argv, env) = trampoline;
+        tracing::info!("reroot: exec {}", argv.join(" "));
+        let e = self.k.exec(&path, &argv, &env);
+        tracing::error!("reroot: {e}; switching from this process instead");
+        Some(self.reroot_phase_two())
+    }
+
+    /// Phase two, in the trampoline (`init -r`), or in phase one's process when the exec of
+    /// the trampoline failed. Returns only to go to single-user mode.
+    pub(super) fn reroot_phase_two(&mut self) -> State {
+        let dir = self.paths.reroot_dir.clone();
+        let mut record = Record::load(&dir).unwrap_or_default();
+        let t = self.k.now();
+        let switched = match self.k.switch_kind() {
+            SwitchKind::Kernel => self.k.switch_root(None),
+            SwitchKind::User => match self.phase_two_target(&record) {
+                Ok(spec) => {
+                    let newroot = dir.join(NEWROOT);
+                    match self.k.mount(&spec, &newroot) {
+                        Ok(()) => self.k.switch_root(Some(&newroot)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("reroot failed: {e}; going to single user mode");
+                    return State::SingleUser;
+                }
+            },
+        };
+        match switched {
+            Ok(warnings) => {
+                for w in warnings {
+                    tracing::warn!("reroot: {w}");
+                }
+            }
+            Err(e) => {
+                tracing::error!("reroot failed: {e}; going to single user mode");
+                return State::SingleUser;
+            }
+        }
+        record.lap("switch", self.k.now().saturating_sub(t));
+        if let Err(e) = record.save(&dir) {
+            tracing::warn!("reroot: cannot write the record in {}: {e}", dir.display());
+        }
+        let list = self
+            .k
+            .kenv(keys::INIT_PATH)
+            .unwrap_or_else(|| self.k.default_init_path());
+        let env = pid1_env();
+        for p in reroot::parse_init_path(&list).0 {
+            let argv = vec![p.display().to_string()];
+            let e = self.k.exec(&p, &argv, &env);
+            tracing::warn!("reroot: {e}");
+        }
+        tracing::error!("reroot: cannot exec init from {list}; going to single user mode");
+        State::SingleUser
+    }
+
+    /// Log what the previous reroot left in the staging area (a new init after a reroot).
+    pub(super) fn report_previous_reroot(&self) {
+        if let Some(r) = Record::load(&self.paths.reroot_dir) {
+            tracing::info!("{}", r.summary());
+        }
+    }
+
+    fn reroot_order(&self) -> Order {
+        match self.k.kenv(keys::REROOT_ORDER).as_deref() {
+            None | Some("transactional") => Order::Transactional,
+            Some("kill-first") => Order::KillFirst,
+            Some(other) => {
+                tracing::warn!(
+                    "kenv {}={other}: not transactional or kill-first; using transactional",
+                    keys::REROOT_ORDER
+                );
+                Order::Transactional
+            }
+        }
+    }
+
+    fn seconds(&self, key: &str, default: Duration) -> Duration {
+        match self.k.kenv(key) {
+            None => default,
+            Some(v) => config::parse_seconds(key, &v).unwrap_or_else(|e| {
+                tracing::warn!("{e}; using {} s", default.as_secs());
+                default
+            }),
+        }
+    }
+
+    /// Mount the staging tmpfs, or reuse one that is still mounted (it may serve survivors).
+    /// Returns whether it was mounted now.
+    fn stage(&mut self, dir: &Path) -> Result<bool, RerootError> {
+        if self.k.is_mount_point(dir) {
+            tracing::info!("reroot: reusing the staging area {}", dir.display());
+            return Ok(false);
+        }
+        self.k.mount_tmpfs(dir).map_err(RerootError::Stage)?;
+        Ok(true)
+    }
+
+    /// Copy PID 1's executable (the running image, not argv\[0\]) into the staging area, with
+    /// its loader and libraries when it is dynamic. Returns how to exec it as `init -r`.
+    fn install_trampoline(
+        &mut self,
+        dir: &Path,
+    ) -> Result<crate::carry::Invocation, RerootError> {
+        let exe = self.k.self_exe();
+        let copy_err = |e: String| RerootError::Copy(format!("{}: {e}", exe.display()));
+        let mut env = pid1_env();
+        let dynamic = reroot::interpreter_of(&exe).map_err(copy_err)?.is_some();
+        let (path, mut argv) = if dynamic {
+            let carried = crate::carry::carry_with(
+                &exe.display().to_string(),
+                dir,
+                &crate::carry::system_dirs(),
+            )
+            .map_err(|e| copy_err(e.to_string()))?;
+            let (path, argv, extra) = carried.invocation();
+            env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
+            env.extend(extra);
+            (path, argv)
+        } else {
+            let data = std::fs::read(&exe).map_err(|e| copy_err(e.to_string()))?;
+            let path = dir.join(TRAMPOLINE);
+            // A previous reroot's copy: replace it (unlink never follows a symlink).
+            if path.symlink_metadata().is_ok() {
+                std::fs::remove_file(&path).map_err(|e| copy_err(e.to_string()))?;
+            }
+            self.k
+                .create_file(&path, &data, 0o700)
+                .map_err(|e| copy_err(e.to_string()))?;
+            (path.clone(), vec![path.display().to_string()])
+        };
+        argv.push("-r".into());
+        Ok((path, argv, env))
+    }
+
+    /// The hook's `prepare` phase and the target checks. The error says whether the hook ran
+    /// (so that its `abort` phase runs).
+    fn prepare(&mut self, dir: &Path, record: &mut Record) -> Result<Target, (RerootError, bool)> {
+        let t = self.k.now();
+        let hook_ran = match reroot::trust_hook(&self.paths.rc_reroot) {
+            Err(e) => return Err((RerootError::HookRefused(e), false)),
+            Ok(None) => {
+                tracing::info!("reroot: no {} (optional)", self.paths.rc_reroot.display());
+                false
+            }
+            Ok(Some(hook)) => {
+                self.run_hook(&hook, "prepare", dir).map_err(|e| (e, true))?;
+                true
+            }
+        };
+        record.lap("hook", self.k.now().saturating_sub(t));
+        let t = self.k.now();
+        let target = self.probe_target(dir).map_err(|e| (e, hook_ran))?;
+        record.lap("probe", self.k.now().saturating_sub(t));
+        Ok(target)
+    }
+
+    /// Run `/etc/rc.reroot autoboot` with `REROOT_PHASE=phase`, bounded by the hook timeout.
+    fn run_hook(&mut self, hook: &Path, phase: &str, dir: &Path) -> Result<(), RerootError> {
+        let mut env = config::script_env();
+        env.push(("REROOT_DIR".into(), dir.display().to_string()));
+        env.push(("REROOT_PHASE".into(), phase.into()));
+        let timeout = self.seconds(keys::HOOK_TIMEOUT, config::DEFAULT_HOOK_TIMEOUT);
+        tracing::info!("reroot: {} ({phase})", hook.display());
+        let end = match self.start_script(Role::Hook, hook, &["autoboot"], env) {
+            Ok(pid) => self.wait_script(pid, Some(timeout), |_| false),
+            Err(end) => end,
+        };
+        match end {
+            ScriptEnd::Done(s) if s.success() => Ok(()),
+            ScriptEnd::TimedOut(pid) => {
+                if let Err(e) = self.k.kill(KillTarget::Pid(pid), KillSig::Kill) {
+                    tracing::warn!("{e}");
+                }
+                Err(RerootError::HookTimedOut(timeout.as_secs()))
+            }
+            end => Err(RerootError::HookFailed(format!(
+                "{} {phase}: {}",
+                hook.display(),
+                describe(&end)
+            ))),
+        }
+    }
+
+    /// Find the target (read after the hook, which may set it), wait for its device,
+    /// probe-mount it read-only inside the staging area, check its init, unmount it. The
+    /// first alternative that mounts is the one the kernel will use, so it must pass.
+    fn probe_target(&mut self, dir: &Path) -> Result<Target, RerootError> {
+        let value = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
+        let sources = reroot::parse_mountfrom(&value).map_err(RerootError::BadTarget)?;
+        let options = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
+        let (read_only, options) = split_ro(&options);
+        let list = self
+            .k
+            .kenv(keys::INIT_PATH)
+            .unwrap_or_else(|| self.k.default_init_path());
+        let search = reroot::parse_init_path(&list).0;
+        let wait = self.seconds(keys::MOUNTROOT_TIMEOUT, config::DEFAULT_MOUNTROOT_TIMEOUT);
+        let probe = dir.join(NEWROOT);
+        let mut last = RerootError::NoTarget;
+        for s in sources {
+            let name = format!("{}:{}", s.fstype, s.device);
+            if let Some(node) = s.device_node() {
+                if !self.wait_for(&node, wait) {
+                    last = RerootError::NoDevice(node);
+                    continue;
+                }
+            }
+            let spec = MountSpec {
+                fstype: s.fstype.clone(),
+                device: s.device.clone(),
+                options: options.clone(),
+                read_only: true,
+            };
+            if let Err(e) = self.k.mount(&spec, &probe) {
+                last = RerootError::Mount(name, e);
+                continue;
+            }
+            let checked = reroot::check_new_root(&probe, &search);
+            self.k.unmount(&probe, false).map_err(RerootError::Unmount)?;
+            let init = checked.map_err(RerootError::NewRoot)?;
+            tracing::info!("reroot: target {name} has {}", init.display());
+            return Ok(Target {
+                spec: MountSpec { read_only, ..spec },
+            });
+        }
+        Err(last)
+    }
+
+    /// Wait up to `limit` for `path` to exist (a device the hook just attached).
+    fn wait_for(&mut self, path: &Path, limit: Duration) -> bool {
+        let deadline = self.k.now() + limit;
+        loop {
+            if path.exists() {
+                return true;
+            }
+            let now = self.k.now();
+            if now >= deadline || !self.wait(Some(POLL.min(deadline - now))) {
+                return path.exists();
+            }
+        }
+    }
+
+    /// The target again in phase two, from the record phase one left (or the kenv).
+    fn phase_two_target(&self, record: &Record) -> Result<MountSpec, RerootError> {
+        let (value, options, read_only) = match &record.target {
+            Some(t) => (t.clone(), record.options.clone(), record.read_only),
+            None => {
+                let v = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
+                let o = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
+                let (ro, o) = split_ro(&o);
+                (v, o, ro)
+            }
+        };
+        let s = reroot::parse_mountfrom(&value)
+            .map_err(RerootError::BadTarget)?
+            .into_iter()
+            .next()
+            .ok_or(RerootError::NoTarget)?;
+        Ok(MountSpec {
+            fstype: s.fstype,
+            device: s.device,
+            options,
+            read_only,
+        })
+    }
+
+    /// Undo a failed phase one: the hook's `abort` phase, the staging tmpfs if this attempt
+    /// mounted it and nothing runs from it. Nothing was stopped.
+    fn abort_reroot(&mut self, dir: &Path, staged_here: bool, hook_ran: bool, e: &RerootError) {
+        if hook_ran {
+            if let Some(hook) = reroot::trust_hook(&self.paths.rc_reroot).ok().flatten() {
+                if let Err(e) = self.run_hook(&hook, "abort", dir) {
+                    tracing::warn!("reroot: {e}");
+                }
+            }
+        }
+        if staged_here {
+            let users = self.survivors(dir);
+            if users.is_empty() {
+                if let Err(e) = self.k.unmount(dir, false) {
+                    tracing::warn!("reroot: {e}");
+                }
+            } else {
+                tracing::warn!(
+                    "reroot: {} stays mounted: {} process(es) run from it",
+                    dir.display(),
+                    users.len()
+                );
+            }
+        }
+        tracing::error!("reroot aborted: {e}; the system keeps running");
+    }
+
+    /// The processes a reroot must not touch: those running a file from the staging area,
+    /// and root's processes whose argv\[0\] starts with `@` (systemd's storage daemons).
+    pub(super) fn survivors(&self, dir: &Path) -> Vec<ProcInfo> {
+        self.k
+            .processes()
+            .into_iter()
+            .filter(|p| is_survivor(p, dir))
+            .collect()
+    }
+
+    /// Stop every process but the survivors: SIGTERM, a bounded wait, SIGKILL, a bounded
+    /// wait. Survivors receive no signal at all.
+    fn stop_all_but_survivors(&mut self, dir: &Path) {
+        for p in self.survivors(dir) {
+            tracing::info!(
+                "reroot: survivor {} ({}): {}",
+                p.pid,
+                p.name,
+                p.exe.as_deref().unwrap_or(Path::new("?")).display()
+            );
+        }
+        for sig in [KillSig::Term, KillSig::Kill] {
+            let mut sent = std::collections::BTreeSet::new();
+            let deadline = self.k.now() + config::DEATH_WATCH;
+            loop {
+                self.reap();
+                self.absorb_shutdown_requests();
+                let left: Vec<ProcInfo> = self
+                    .k
+                    .processes()
+                    .into_iter()
+                    .filter(|p| !is_survivor(p, dir))
+                    .collect();
+                if left.is_empty() {
+                    return;
+                }
+                for p in left.iter().filter(|p| sent.insert(p.pid)) {
+                    match self.k.kill(KillTarget::Pid(p.pid), sig) {
+                        Ok(()) => {}
+                        Err(e) if e.errno == nix::errno::Errno::ESRCH => {}
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+                let now = self.k.now();
+                if now >= deadline {
+                    if sig == KillSig::Kill {
+                        let names: Vec<String> =
+                            left.iter().map(|p| format!("{} ({})", p.pid, p.name)).collect();
+                        tracing::warn!("reroot: would not die: {}", names.join(", "));
+                    }
+                    break;
+                }
+                if !self.wait(Some(POLL.min(deadline - now))) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// See [`Init::survivors`].
+fn is_survivor(p: &ProcInfo, dir: &Path) -> bool {
+    p.exe.as_deref().is_some_and(|e| e.starts_with(dir)) || p.argv0.starts_with('@') && p.uid == 0
+}
+
+/// Take `ro`/`rw` out of a mount option list: read-only unless `rw` is given (FreeBSD always
+/// mounts a new root read-only; on Linux `rw` is honoured).
+fn split_ro(options: &str) -> (bool, String) {
+    let mut ro = true;
+    let mut rest = Vec::new();
+    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o {
+            "rw" => ro = false,
+            "ro" => ro = true,
+            other => rest.push(other),
+        }
+    }
+    (ro, rest.join(","))
+}
