@@ -97,9 +97,17 @@ impl Carried {
         let ld_s = ld.display().to_string();
         let dir = self.dir.display().to_string();
         if name.starts_with("ld-linux") || name.starts_with("ld64") || name.starts_with("ld-musl") {
-            (ld.clone(), vec![ld_s, "--library-path".into(), dir, program], Vec::new())
+            (
+                ld.clone(),
+                vec![ld_s, "--library-path".into(), dir, program],
+                Vec::new(),
+            )
         } else {
-            (ld.clone(), vec![ld_s, program], vec![("LD_LIBRARY_PATH".into(), dir)])
+            (
+                ld.clone(),
+                vec![ld_s, program],
+                vec![("LD_LIBRARY_PATH".into(), dir)],
+            )
         }
     }
 

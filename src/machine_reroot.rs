@@ -90,7 +90,11 @@ impl<K: Kernel> Init<K> {
     /// carries on where it was) and the next state otherwise (single-user after a failure
     /// past the point of no return; on success this process is replaced).
     pub(super) fn reroot(&mut self) -> Option<State> {
-        let more = self.requests.iter().filter(|r| **r == Request::Reroot).count();
+        let more = self
+            .requests
+            .iter()
+            .filter(|r| **r == Request::Reroot)
+            .count();
         self.requests.retain(|r| *r != Request::Reroot);
         if more > 0 {
             tracing::info!("reroot: {more} further reroot request(s) merged into this one");
@@ -257,10 +261,7 @@ impl<K: Kernel> Init<K> {
 
     /// Copy PID 1's executable (the running image, not argv\[0\]) into the staging area, with
     /// its loader and libraries when it is dynamic. Returns how to exec it as `init -r`.
-    fn install_trampoline(
-        &mut self,
-        dir: &Path,
-    ) -> Result<crate::carry::Invocation, RerootError> {
+    fn install_trampoline(&mut self, dir: &Path) -> Result<crate::carry::Invocation, RerootError> {
         let exe = self.k.self_exe();
         let copy_err = |e: String| RerootError::Copy(format!("{}: {e}", exe.display()));
         let mut env = pid1_env();
@@ -303,7 +304,8 @@ impl<K: Kernel> Init<K> {
                 false
             }
             Ok(Some(hook)) => {
-                self.run_hook(&hook, "prepare", dir).map_err(|e| (e, true))?;
+                self.run_hook(&hook, "prepare", dir)
+                    .map_err(|e| (e, true))?;
                 true
             }
         };
@@ -376,7 +378,13 @@ impl<K: Kernel> Init<K> {
                 continue;
             }
             let checked = reroot::check_new_root(&probe, &search);
-            self.k.unmount(&probe, false).map_err(RerootError::Unmount)?;
+            if let Err(e) = self.k.unmount(&probe, false) {
+                // Something holds the new root: force it off and give up.
+                if let Err(f) = self.k.unmount(&probe, true) {
+                    tracing::error!("reroot: {f}");
+                }
+                return Err(RerootError::Unmount(e));
+            }
             let init = checked.map_err(RerootError::NewRoot)?;
             tracing::info!("reroot: target {name} has {}", init.display());
             return Ok(Target {
@@ -487,18 +495,25 @@ impl<K: Kernel> Init<K> {
                 if left.is_empty() {
                     return;
                 }
+                let mut new = false;
                 for p in left.iter().filter(|p| sent.insert(p.pid)) {
+                    new = true;
                     match self.k.kill(KillTarget::Pid(p.pid), sig) {
                         Ok(()) => {}
                         Err(e) if e.errno == nix::errno::Errno::ESRCH => {}
                         Err(e) => tracing::warn!("{e}"),
                     }
                 }
+                if new {
+                    continue; // look again before waiting: some die at once
+                }
                 let now = self.k.now();
                 if now >= deadline {
                     if sig == KillSig::Kill {
-                        let names: Vec<String> =
-                            left.iter().map(|p| format!("{} ({})", p.pid, p.name)).collect();
+                        let names: Vec<String> = left
+                            .iter()
+                            .map(|p| format!("{} ({})", p.pid, p.name))
+                            .collect();
                         tracing::warn!("reroot: would not die: {}", names.join(", "));
                     }
                     break;

@@ -544,17 +544,6 @@ fn sighup_during_rc_is_ignored_and_sigtstp_kept() {
 }
 
 #[test]
-fn reroot_request_is_logged_and_dropped_for_now() {
-    let root = Root::new();
-    let mut init = multi_user(&root, FakeKernel::new());
-    init.k.signal(Sig::Reroot);
-    init.transition(State::MultiUser);
-    assert_eq!(init.state(), State::MultiUser);
-    assert!(init.pending().is_empty());
-    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)]);
-}
-
-#[test]
 fn injected_panic_lands_in_single_user() {
     let root = Root::new();
     let mut k = FakeKernel::new();
@@ -637,3 +626,6 @@ fn flags_parse_like_getopt() {
         strs(&["unrecognized flag '-x'", "ignoring excess argument `extra`"])
     );
 }
+
+#[path = "machine_reroot_tests.rs"]
+mod reroot;

@@ -209,7 +209,6 @@ pub fn find_init(root: &Path, search: &[PathBuf]) -> Option<(PathBuf, PathBuf)> 
     })
 }
 
-
 /// Why a mounted new root cannot be switched to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NewRootError {
@@ -454,7 +453,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = d.path();
         let search = parse_init_path("/sbin/init").0;
-        assert!(matches!(check_new_root(r, &search), Err(NewRootError::NoInit(_))));
+        assert!(matches!(
+            check_new_root(r, &search),
+            Err(NewRootError::NoInit(_))
+        ));
         fs::create_dir_all(r.join("sbin")).unwrap();
         fs::write(r.join("sbin/init"), "#!/bin/sh\nexec true\n").unwrap();
         fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();

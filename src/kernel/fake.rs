@@ -249,7 +249,8 @@ impl FakeKernel {
 
     /// Let `device` be mountable; its mounts show `contents`.
     pub fn add_device(&mut self, device: &str, contents: &Path) -> &mut Self {
-        self.devices.insert(device.to_owned(), contents.to_path_buf());
+        self.devices
+            .insert(device.to_owned(), contents.to_path_buf());
         self
     }
 
@@ -277,7 +278,12 @@ impl FakeKernel {
         self
     }
 
-    fn result(&mut self, kind: CallKind, call: &'static str, target: &Path) -> Result<(), KernelError> {
+    fn result(
+        &mut self,
+        kind: CallKind,
+        call: &'static str,
+        target: &Path,
+    ) -> Result<(), KernelError> {
         match self.injected(kind) {
             Some(e) => Err(KernelError::new(call, Some(target), e)),
             None => Ok(()),
@@ -479,7 +485,9 @@ impl Kernel for FakeKernel {
                     pid,
                     name: format!("fake{pid}"),
                     exe: spec.map(|s| s.path.clone()),
-                    argv0: spec.and_then(|s| s.argv.first().cloned()).unwrap_or_default(),
+                    argv0: spec
+                        .and_then(|s| s.argv.first().cloned())
+                        .unwrap_or_default(),
                     uid: 0,
                 }
             })
@@ -512,7 +520,8 @@ impl Kernel for FakeKernel {
     }
 
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
-        self.calls.push(Call::Mount(spec.clone(), dir.to_path_buf()));
+        self.calls
+            .push(Call::Mount(spec.clone(), dir.to_path_buf()));
         self.result(CallKind::Mount, "mount", dir)?;
         let Some(contents) = self.devices.get(&spec.device).cloned() else {
             return Err(KernelError::new("mount", Some(dir), Errno::ENXIO));

@@ -439,7 +439,12 @@ impl Kernel for FreeBsdKernel {
         let fstype = CString::new(spec.fstype.as_str()).map_err(bad)?;
         let from = CString::new(spec.device.as_str()).map_err(bad)?;
         let mut opts: Vec<(CString, Option<CString>)> = Vec::new();
-        for o in spec.options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        for o in spec
+            .options
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
             let (k, v) = match o.split_once('=') {
                 Some((k, v)) => (k, Some(CString::new(v).map_err(bad)?)),
                 None => (o, None),

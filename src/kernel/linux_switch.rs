@@ -261,18 +261,13 @@ fn pivot(
         }
         drop(old_root);
         umount2(".", MntFlags::MNT_DETACH).map_err(err("umount", Path::new("/")))?;
-        warnings.push(
-            "old root detached: it stays mounted, invisible, until its holders exit".into(),
-        );
+        warnings
+            .push("old root detached: it stays mounted, invisible, until its holders exit".into());
     }
     nix::unistd::chdir("/").map_err(err("chdir", Path::new("/")))
 }
 
-fn move_root(
-    new: &Path,
-    carried: &[&Path],
-    warnings: &mut Vec<String>,
-) -> Result<(), KernelError> {
+fn move_root(new: &Path, carried: &[&Path], warnings: &mut Vec<String>) -> Result<(), KernelError> {
     let parked = Path::new(PARKED);
     if let Err(e) = fs::DirBuilder::new().mode(0o700).create(parked) {
         if e.kind() != std::io::ErrorKind::AlreadyExists {
@@ -291,14 +286,8 @@ fn move_root(
     if failed > 0 {
         warnings.push(format!("initramfs: {failed} entries could not be deleted"));
     }
-    mount(
-        Some("."),
-        "/",
-        None::<&str>,
-        MsFlags::MS_MOVE,
-        None::<&str>,
-    )
-    .map_err(err("mount --move", Path::new("/")))?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(err("mount --move", Path::new("/")))?;
     nix::unistd::chroot(".").map_err(err("chroot", Path::new(".")))?;
     nix::unistd::chdir("/").map_err(err("chdir", Path::new("/")))
 }
@@ -371,7 +360,10 @@ pub fn holders(dev: u64) -> Vec<String> {
         }
         if let Ok(maps) = fs::read_to_string(base.join("maps")) {
             let want = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
-            if let Some(l) = maps.lines().find(|l| l.split_whitespace().nth(3) == Some(&want)) {
+            if let Some(l) = maps
+                .lines()
+                .find(|l| l.split_whitespace().nth(3) == Some(&want))
+            {
                 let file = l.split_whitespace().nth(5).unwrap_or("?");
                 uses.push(format!("maps {file}"));
             }

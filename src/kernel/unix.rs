@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
@@ -322,7 +322,8 @@ pub fn exec(path: &Path, argv: &[String], env: &[(String, String)]) -> KernelErr
 /// Create `path` with `data`: O_CREAT | O_EXCL | O_NOFOLLOW, so an existing file or a planted
 /// symlink is never written through.
 pub fn create_file(path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = nix::fcntl::open(path, flags, Mode::from_bits_truncate(mode as _))
         .map_err(|e| KernelError::new("open", Some(path), e))?;
     let mut rest = data;

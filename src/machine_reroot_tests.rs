@@ -1,0 +1,537 @@
+//! Reroot against the fake kernel: the whole sequence as one ordered call list, on FreeBSD
+//! (the kernel switches) and Linux (PID 1 mounts and switches), and every step failing.
+
+use super::*;
+use crate::kernel::{MountSpec, ProcInfo, SwitchKind};
+
+const SURVIVOR: i32 = 50;
+const SERVICE: i32 = 60;
+
+/// A root with a hook, a device holding a good new root, a survivor and a service.
+struct Rr {
+    root: Root,
+    staging: PathBuf,
+    device: PathBuf,
+}
+
+impl Rr {
+    fn new() -> Rr {
+        let root = Root::new();
+        root.write(
+            "etc/rc.reroot",
+            "#!/bin/sh\nkenv vfs.root.mountfrom=ufs:/dev/ada0\n",
+            0o755,
+        );
+        // The new root: an init script, its interpreter, /dev.
+        root.write("new/sbin/init", "#!/bin/sh\nexec true\n", 0o755);
+        root.write("new/bin/sh", "", 0o755);
+        fs::create_dir_all(root.p("new/dev")).unwrap();
+        root.write("dev/ada0", "", 0o600);
+        root.write("boot/reinit", "a static program", 0o755);
+        let staging = root.paths.reroot_dir.clone();
+        let device = root.p("dev/ada0");
+        Rr {
+            root,
+            staging,
+            device,
+        }
+    }
+
+    fn kernel(&self, kind: SwitchKind) -> FakeKernel {
+        let mut k = self.kernel_without_survivor(kind);
+        k.add_process(ProcInfo {
+            pid: SURVIVOR,
+            name: "nbd-client".into(),
+            exe: Some(self.staging.join("nbd-client")),
+            argv0: "nbd-client".into(),
+            uid: 0,
+        });
+        k
+    }
+
+    fn kernel_without_survivor(&self, kind: SwitchKind) -> FakeKernel {
+        let mut k = FakeKernel::new();
+        k.set_switch_kind(kind)
+            .set_self_exe(&self.root.p("boot/reinit"))
+            .set_kenv(
+                "vfs.root.mountfrom",
+                &format!("ufs:{}", self.device.display()),
+            )
+            .add_device(self.device.to_str().unwrap(), &self.root.p("new"))
+            .add_process(ProcInfo {
+                pid: SERVICE,
+                name: "sshd".into(),
+                exe: Some("/usr/sbin/sshd".into()),
+                argv0: "/usr/sbin/sshd".into(),
+                uid: 0,
+            });
+        k
+    }
+
+    fn s(&self, rel: &str) -> PathBuf {
+        self.staging.join(rel)
+    }
+
+    /// Multi-user (rc 100, getty 101), then a reroot request.
+    fn booted(&self, k: FakeKernel) -> Init<FakeKernel> {
+        let mut init = multi_user(&self.root, k);
+        init.k.clear_calls();
+        init.k.signal(Sig::Reroot);
+        init
+    }
+
+    fn probe_spec(&self) -> MountSpec {
+        MountSpec {
+            fstype: "ufs".into(),
+            device: self.device.display().to_string(),
+            options: String::new(),
+            read_only: true,
+        }
+    }
+}
+
+fn env_of(c: &Call) -> Vec<(String, String)> {
+    match c {
+        Call::Spawn(s, _) => s.env.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn phase(c: &Call) -> Option<String> {
+    env_of(c)
+        .into_iter()
+        .find(|(k, _)| k == "REROOT_PHASE")
+        .map(|(_, v)| v)
+}
+
+/// Nothing was stopped: the getty runs with its pid, no TERM/KILL went out, the staging
+/// area is gone again.
+fn assert_aborted(what: &str, rr: &Rr, init: &Init<FakeKernel>) {
+    assert_eq!(init.state(), State::MultiUser, "{what}");
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)], "{what}");
+    // Only the timed-out hook itself may be killed.
+    let kills: Vec<&Call> = init
+        .k
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Kill(..) | Call::Revoke(_) | Call::Exec(..)))
+        .filter(|c| **c != Call::Kill(KillTarget::Pid(102), KillSig::Kill))
+        .collect();
+    assert!(
+        kills.is_empty(),
+        "{what}: aborted reroot signalled or exec'd: {kills:?}"
+    );
+    assert!(
+        !init.k.mounted().contains(&rr.staging),
+        "{what}: staging left mounted"
+    );
+    assert!(init.k.mounted().is_empty(), "{what}");
+}
+
+#[test]
+fn freebsd_sequence_is_one_ordered_call_list() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a: Vec<Call> = init
+        .k
+        .actions()
+        .into_iter()
+        .filter(|c| *c != Call::RaiseSecurelevel)
+        .collect();
+    let hook = rr.root.p("etc/rc.reroot");
+    let hook_argv = vec![hook.display().to_string(), "autoboot".into()];
+    let trampoline = rr.s("init");
+    let len = fs::metadata(rr.root.p("boot/reinit")).unwrap().len() as usize;
+    let expected_head = [
+        Call::MountTmpfs(rr.staging.clone()),
+        Call::CreateFile(trampoline.clone(), len, 0o700),
+    ];
+    assert_eq!(a[..2], expected_head[..]);
+    assert!(matches!(&a[2], Call::Spawn(s, 102) if s.argv == hook_argv));
+    assert_eq!(phase(&a[2]).as_deref(), Some("prepare"));
+    assert!(env_of(&a[2]).contains(&("REROOT_DIR".into(), rr.staging.display().to_string())));
+    let rest = [
+        Call::Mount(rr.probe_spec(), rr.s("root")),
+        Call::Unmount(rr.s("root"), false),
+        Call::Kill(KillTarget::Pid(101), KillSig::Hup),
+        Call::Revoke(rr.root.p("dev/ttyv0")),
+    ];
+    assert_eq!(a[3..7], rest[..]);
+    assert!(matches!(&a[7], Call::Spawn(s, 103) if s.argv.ends_with(&["single".into()])));
+    let tail = [
+        Call::Kill(KillTarget::Pid(SERVICE), KillSig::Term),
+        Call::Exec(
+            trampoline.clone(),
+            vec![trampoline.display().to_string(), "-r".into()],
+        ),
+        // The fake's exec fails: phase two continues in this process.
+        Call::SwitchRoot(None),
+        Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])),
+        Call::Exec("/sbin/oinit".into(), strs(&["/sbin/oinit"])),
+        Call::Exec("/sbin/init.bak".into(), strs(&["/sbin/init.bak"])),
+        Call::Exec("/rescue/init".into(), strs(&["/rescue/init"])),
+    ];
+    assert_eq!(a[8..15], tail[..]);
+    // Every init failed: the rescue shell.
+    assert!(matches!(&a[15], Call::Spawn(s, 104) if s.argv == ["-sh"]));
+    // The survivor was never signalled, not even SIGCONT.
+    assert!(!a.iter().any(|c| matches!(
+        c,
+        Call::Kill(KillTarget::Pid(SURVIVOR), _) | Call::Kill(KillTarget::All, _)
+    )));
+    // The record for the next init.
+    let rec = crate::reroot::Record::load(&rr.staging).unwrap();
+    assert_eq!(rec.count, 1);
+    assert_eq!(rec.target, Some(format!("ufs:{}", rr.device.display())));
+    let phases: Vec<&str> = rec.timings.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        phases,
+        ["stage", "hook", "probe", "shutdown", "kill", "switch"]
+    );
+}
+
+#[test]
+fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::User);
+    k.set_kenv("init_path", "/sbin/missing:/sbin/init");
+    let mut init = rr.root.init(k);
+    fs::create_dir_all(&rr.staging).unwrap();
+    let rec = crate::reroot::Record {
+        count: 3,
+        target: Some(format!("ufs:{}", rr.device.display())),
+        options: "noatime".into(),
+        read_only: false,
+        timings: vec![("stage".into(), 2)],
+    };
+    rec.save(&rr.staging).unwrap();
+    let first = init.boot(Flags {
+        reroot: true,
+        ..Flags::default()
+    });
+    assert_eq!(first, State::SingleUser);
+    let spec = MountSpec {
+        options: "noatime".into(),
+        read_only: false,
+        ..rr.probe_spec()
+    };
+    assert_eq!(
+        init.k.actions(),
+        vec![
+            Call::Start,
+            Call::Mount(spec, rr.s("root")),
+            Call::SwitchRoot(Some(rr.s("root"))),
+            Call::Exec("/sbin/missing".into(), strs(&["/sbin/missing"])),
+            Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])),
+        ]
+    );
+    // No init_exec / init_script / init_chroot, no early mounts in the trampoline.
+    let rec = crate::reroot::Record::load(&rr.staging).unwrap();
+    assert_eq!(rec.count, 3);
+    assert_eq!(rec.timings.last().map(|t| t.0.as_str()), Some("switch"));
+}
+
+#[test]
+fn phase_two_failures_end_in_single_user() {
+    for (kind, fail) in [
+        (SwitchKind::Kernel, CallKind::SwitchRoot),
+        (SwitchKind::User, CallKind::SwitchRoot),
+        (SwitchKind::User, CallKind::Mount),
+    ] {
+        let rr = Rr::new();
+        let mut k = rr.kernel(kind);
+        k.fail(fail, Errno::EBUSY);
+        let mut init = rr.root.init(k);
+        let first = init.boot(Flags {
+            reroot: true,
+            ..Flags::default()
+        });
+        assert_eq!(first, State::SingleUser, "{kind:?} {fail:?}");
+        assert!(
+            !init.k.actions().iter().any(|c| matches!(c, Call::Exec(..))),
+            "{kind:?} {fail:?}: exec'd an init after a failed switch"
+        );
+        init.transition(first);
+        assert!(matches!(init.k.actions().last(), Some(Call::Spawn(s, _)) if s.argv == ["-sh"]));
+    }
+}
+
+#[test]
+fn every_failure_before_the_point_of_no_return_aborts() {
+    // (what goes wrong, whether the hook had run so its abort phase must run)
+    type Setup = fn(&Rr, &mut FakeKernel);
+    let cases: Vec<(&str, Setup, bool)> = vec![
+        (
+            "stage",
+            |_, k| {
+                k.fail(CallKind::MountTmpfs, Errno::ENOSPC);
+            },
+            false,
+        ),
+        (
+            "copy",
+            |_, k| {
+                k.fail(CallKind::CreateFile, Errno::ENOSPC);
+            },
+            false,
+        ),
+        (
+            "hook spawn",
+            |_, k| {
+                k.fail(CallKind::Spawn, Errno::ENOEXEC);
+            },
+            true,
+        ),
+        (
+            "hook exit 1",
+            |_, k| {
+                k.exit(102, Exited(1));
+            },
+            true,
+        ),
+        (
+            "hook killed",
+            |_, k| {
+                k.exit(102, Signaled(9));
+            },
+            true,
+        ),
+        (
+            "hook timeout",
+            |_, k| {
+                k.tick(Duration::from_secs(61));
+            },
+            true,
+        ),
+        (
+            "no target",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.set_kenv("vfs.root.mountfrom", "");
+            },
+            true,
+        ),
+        (
+            "bad target",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.set_kenv("vfs.root.mountfrom", "ada0");
+            },
+            true,
+        ),
+        (
+            "missing device",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.set_kenv("vfs.root.mountfrom", "ufs:/nonexistent/ada9");
+            },
+            true,
+        ),
+        (
+            "mount fails",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.fail(CallKind::Mount, Errno::EINVAL);
+            },
+            true,
+        ),
+        (
+            "unmount fails",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.fail(CallKind::Unmount, Errno::EBUSY);
+            },
+            true,
+        ),
+        (
+            "missing init",
+            |rr, k| {
+                k.exit(102, Exited(0));
+                fs::remove_file(rr.root.p("new/sbin/init")).unwrap();
+            },
+            true,
+        ),
+        (
+            "init not executable",
+            |rr, k| {
+                k.exit(102, Exited(0));
+                fs::set_permissions(
+                    rr.root.p("new/sbin/init"),
+                    fs::Permissions::from_mode(0o644),
+                )
+                .unwrap();
+            },
+            true,
+        ),
+        (
+            "missing interpreter",
+            |rr, k| {
+                k.exit(102, Exited(0));
+                fs::remove_file(rr.root.p("new/bin/sh")).unwrap();
+            },
+            true,
+        ),
+        (
+            "no /dev",
+            |rr, k| {
+                k.exit(102, Exited(0));
+                fs::remove_dir(rr.root.p("new/dev")).unwrap();
+            },
+            true,
+        ),
+        (
+            "hook not trusted",
+            |rr, _| {
+                fs::set_permissions(
+                    rr.root.p("etc/rc.reroot"),
+                    fs::Permissions::from_mode(0o777),
+                )
+                .unwrap();
+            },
+            false,
+        ),
+    ];
+    for (what, setup, hook_ran) in cases {
+        let rr = Rr::new();
+        let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::Kernel));
+        setup(&rr, &mut init.k);
+        // The hook's abort phase (pid 103 when the prepare phase ran as 102) ends well.
+        init.k.exit(103, Exited(0));
+        init.transition(State::MultiUser);
+        assert_aborted(what, &rr, &init);
+        let phases: Vec<String> = init.k.calls().iter().filter_map(phase).collect();
+        let want: Vec<String> = if hook_ran {
+            strs(&["prepare", "abort"])
+        } else {
+            Vec::new()
+        };
+        assert_eq!(phases, want, "{what}: hook phases");
+    }
+}
+
+#[test]
+fn aborted_reroot_keeps_a_staging_area_that_survivors_run_from() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    init.k.exit(102, Exited(3)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)]);
+    assert_eq!(init.k.mounted(), vec![rr.staging.clone()]);
+    assert!(!init
+        .k
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::Kill(..) | Call::Unmount(..))));
+}
+
+#[test]
+fn second_reroot_reuses_the_staging_area_and_counts() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_mounted(&rr.staging);
+    fs::create_dir_all(&rr.staging).unwrap();
+    fs::write(rr.s("init"), "the previous trampoline").unwrap();
+    crate::reroot::Record {
+        count: 1,
+        ..Default::default()
+    }
+    .save(&rr.staging)
+    .unwrap();
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    assert!(!a.iter().any(|c| matches!(c, Call::MountTmpfs(_))));
+    assert!(a
+        .iter()
+        .any(|c| matches!(c, Call::CreateFile(p, _, _) if *p == rr.s("init"))));
+    assert_eq!(crate::reroot::Record::load(&rr.staging).unwrap().count, 2);
+    assert!(init.k.mounted().contains(&rr.staging));
+}
+
+#[test]
+fn a_storm_of_requests_makes_one_reroot() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    for _ in 0..9 {
+        init.k.signal(Sig::Reroot);
+    }
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    for _ in 0..5 {
+        init.k.signal(Sig::Reroot);
+    }
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    let stages = a
+        .iter()
+        .filter(|c| matches!(c, Call::MountTmpfs(_)))
+        .count();
+    let switches = a
+        .iter()
+        .filter(|c| matches!(c, Call::SwitchRoot(_)))
+        .count();
+    assert_eq!((stages, switches), (1, 1));
+}
+
+#[test]
+fn kill_first_order_runs_the_hook_after_stopping_everything() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_kenv("reinit.reroot_order", "kill-first");
+    let mut init = rr.booted(k);
+    // rc.shutdown is 102, the hook 103 and it fails: single-user on the old root.
+    init.k.exit(102, Exited(0)).exit(103, Exited(1));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    let kill = a
+        .iter()
+        .position(|c| *c == Call::Kill(KillTarget::Pid(SERVICE), KillSig::Term))
+        .unwrap();
+    let hook = a.iter().position(|c| phase(c).is_some()).unwrap();
+    assert!(kill < hook, "{a:?}");
+    assert!(!a
+        .iter()
+        .any(|c| matches!(c, Call::Exec(..) | Call::SwitchRoot(_))));
+    assert!(matches!(a.last(), Some(Call::Spawn(s, _)) if s.argv == ["-sh"]));
+    // Negative control of the transactional test above: here the service did die.
+    assert!(!init.k.processes().iter().any(|p| p.pid == SERVICE));
+}
+
+#[test]
+fn a_dynamic_init_carries_its_loader_and_execs_through_it() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_self_exe(Path::new("/bin/true"));
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let exec = init
+        .k
+        .actions()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::Exec(p, argv) => Some((p, argv)),
+            _ => None,
+        })
+        .unwrap();
+    let carried = rr.s("true");
+    assert!(exec.0.starts_with(&carried), "{exec:?}");
+    assert!(exec
+        .0
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("ld-"));
+    assert_eq!(
+        exec.1[1..],
+        strs(&[
+            "--library-path",
+            carried.to_str().unwrap(),
+            carried.join("true").to_str().unwrap(),
+            "-r"
+        ])[..]
+    );
+    assert!(carried.join("libc.so.6").is_file());
+}
