@@ -22,12 +22,13 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Open the console (non-blocking, never as controlling terminal) and remember the
-    /// fallback log path.
+    /// Open the console (non-blocking, never as controlling terminal; appending, so that a
+    /// console that is a file keeps what earlier inits wrote) and remember the fallback log
+    /// path.
     #[must_use]
     pub fn open(console: &Path, fallback: &Path) -> Self {
         let console = OpenOptions::new()
-            .write(true)
+            .append(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
             .open(console)
             .ok()

@@ -545,3 +545,35 @@ fn split_ro(options: &str) -> (bool, String) {
     }
     (ro, rest.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survivor_rule() {
+        let dir = Path::new("/dev/reroot");
+        let p = |exe: &str, argv0: &str, uid| ProcInfo {
+            pid: 9,
+            name: "x".into(),
+            exe: Some(exe.into()),
+            argv0: argv0.into(),
+            uid,
+        };
+        assert!(is_survivor(&p("/dev/reroot/nbd/ld.so", "ld.so", 1000), dir));
+        assert!(is_survivor(&p("/usr/bin/qemu-nbd", "@qemu-nbd", 0), dir));
+        assert!(!is_survivor(
+            &p("/usr/bin/qemu-nbd", "@qemu-nbd", 1000),
+            dir
+        ));
+        assert!(!is_survivor(&p("/dev/rerooted/x", "x", 0), dir));
+        assert!(!is_survivor(&p("/usr/sbin/sshd", "sshd", 0), dir));
+    }
+
+    #[test]
+    fn ro_unless_rw() {
+        assert_eq!(split_ro(""), (true, String::new()));
+        assert_eq!(split_ro("noatime, rw"), (false, "noatime".into()));
+        assert_eq!(split_ro("rw,ro,acl"), (true, "acl".into()));
+    }
+}

@@ -177,7 +177,7 @@ fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Resul
         if use_console {
             let fd = libc::open(
                 console.as_ptr(),
-                libc::O_RDWR | libc::O_NONBLOCK | libc::O_NOCTTY,
+                libc::O_RDWR | libc::O_APPEND | libc::O_NONBLOCK | libc::O_NOCTTY,
             );
             if fd >= 0 {
                 let flags = libc::fcntl(fd, libc::F_GETFL);

@@ -32,6 +32,38 @@ pub fn require_tools() {
 pub struct Sandbox {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Loop devices attached for ext4 images (detached on drop).
+    loops: Vec<String>,
+}
+
+/// Fill `root` with the standard layout: busybox applets, reinit as /sbin/init, `files`.
+fn populate(root: &Path, files: &[(&str, &str, u32)]) {
+    for d in [
+        "bin", "sbin", "etc", "dev", "proc", "tmp", "var/log", "root",
+    ] {
+        fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
+    let list = Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && applet != "init" {
+            let _ = symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    fs::copy(env!("CARGO_BIN_EXE_reinit"), root.join("sbin/init")).expect("copy reinit");
+    for (path, text, mode) in files {
+        write_file(root, path, text, *mode);
+    }
+}
+
+fn write_file(root: &Path, rel: &str, text: &str, mode: u32) {
+    let p = root.join(rel.trim_start_matches('/'));
+    fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    fs::write(&p, text).expect("write");
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 impl Sandbox {
@@ -39,29 +71,44 @@ impl Sandbox {
     pub fn new(files: &[(&str, &str, u32)]) -> Sandbox {
         require_tools();
         let dir = tempfile::tempdir().expect("tempdir");
-        let sb = Sandbox { dir, child: None };
-        let root = sb.root();
-        for d in [
-            "bin", "sbin", "etc", "dev", "proc", "tmp", "var/log", "root",
-        ] {
-            fs::create_dir_all(root.join(d)).expect("mkdir");
-        }
-        fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(BUSYBOX)
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            if applet != "busybox" && applet != "init" {
-                let _ = symlink("busybox", root.join("bin").join(applet));
-            }
-        }
-        fs::copy(env!("CARGO_BIN_EXE_reinit"), root.join("sbin/init")).expect("copy reinit");
+        let sb = Sandbox {
+            dir,
+            child: None,
+            loops: Vec::new(),
+        };
+        populate(&sb.root(), files);
         fs::write(sb.dir.path().join("console.log"), "").expect("console.log");
-        for (path, text, mode) in files {
-            sb.write(path, text, *mode);
-        }
         sb
+    }
+
+    /// Build another root (the standard layout plus `files`) as an ext4 image on a loop
+    /// device, to reroot onto. Returns the device path, which the namespace's /dev will have.
+    pub fn image(&mut self, name: &str, files: &[(&str, &str, u32)]) -> String {
+        let tree = self.dir.path().join(format!("{name}.tree"));
+        populate(&tree, files);
+        let img = self.dir.path().join(format!("{name}.img"));
+        let ok = Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-d"])
+            .arg(&tree)
+            .arg(&img)
+            .arg("48M")
+            .stdout(Stdio::null())
+            .status()
+            .expect("mke2fs (e2fsprogs)");
+        assert!(ok.success(), "mke2fs failed");
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&img)
+            .output()
+            .expect("losetup");
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        self.loops.push(dev.clone());
+        dev
     }
 
     /// The root directory.
@@ -71,10 +118,7 @@ impl Sandbox {
 
     /// Write a file under the root.
     pub fn write(&self, rel: &str, text: &str, mode: u32) {
-        let p = self.root().join(rel.trim_start_matches('/'));
-        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        fs::write(&p, text).expect("write");
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
+        write_file(&self.root(), rel, text, mode);
     }
 
     /// Read a file under the root, if it exists.
@@ -96,13 +140,21 @@ impl Sandbox {
             store.push_str(k);
             store.push('\n');
         }
+        let mut loops = String::new();
+        for l in &self.loops {
+            loops.push_str(&format!("touch \"$R{l}\"; mount --bind '{l}' \"$R{l}\"\n"));
+        }
+        // The root is a mount point of its own (a bind mount), as a real root is: that is
+        // what lets a reroot pivot_root away from it and unmount it.
         let script = format!(
             "set -e
              R='{root}'
+             mount --bind \"$R\" \"$R\"
              mount -t tmpfs -o mode=0755 tmpfs \"$R/dev\"
              touch \"$R/dev/null\" \"$R/dev/console\"
              mount --bind /dev/null \"$R/dev/null\"
              mount --bind '{console}' \"$R/dev/console\"
+             {loops}
              mkdir -p \"$R/dev/.reinit\"
              printf '%s' '{store}' > \"$R/dev/.reinit/kenv\"
              mount -t proc proc \"$R/proc\"
@@ -111,6 +163,7 @@ impl Sandbox {
             console = console.display(),
             store = store,
             args = args.join(" "),
+            loops = loops,
         );
         let child = Command::new("/usr/bin/unshare")
             .args([
@@ -195,6 +248,9 @@ impl Drop for Sandbox {
             // --kill-child: PID 1 gets SIGKILL when unshare dies, and the namespace with it.
             let _ = c.kill();
             let _ = c.wait();
+        }
+        for l in &self.loops {
+            let _ = Command::new("losetup").args(["-d", l]).status();
         }
     }
 }

@@ -1,0 +1,256 @@
+//! Reroot on the host's kernel: reinit as PID 1 of a pid + mount namespace switches from its
+//! root (a bind mount) onto ext4 images on loop devices, with a hook that starts a storage
+//! daemon stand-in from the staging area.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::util::{wait_for, Sandbox};
+
+const T: Duration = Duration::from_secs(30);
+const EXEC: u32 = 0o755;
+const FILE: u32 = 0o644;
+
+/// The daemon stand-in: runs from the staging area, records every signal it can catch,
+/// sleeps on a FIFO in the staging area (no file of any root stays open).
+const DAEMON: &str = r#"
+D="$REROOT_DIR"
+cp /bin/busybox "$D/sh"
+mkfifo "$D/tick"
+"$D/sh" -c '
+  D=/dev/reroot
+  for s in HUP INT QUIT USR1 USR2 TERM CONT TSTP TTIN TTOU ALRM PIPE WINCH; do
+    trap "echo $s >> $D/signals" $s
+  done
+  exec 3<>"$D/tick"
+  echo $$ > "$D/daemon.pid"
+  while :; do read -t 1 x <&3; done
+' </dev/null >/dev/null 2>&1 &
+while [ ! -s "$D/daemon.pid" ]; do sleep 0.05; done
+"#;
+
+/// /etc/rc of the first root: a service that must die at the reroot (or live on when the
+/// reroot aborts).
+const RC_A: &str = "#!/bin/sh\n/bin/sleep 1000 </dev/null >/dev/null 2>&1 &\necho $! > /tmp/service.pid\necho up > /tmp/rc.done\n";
+
+/// /etc/rc of a new root: say which root this is.
+fn rc_new(name: &str) -> String {
+    format!("#!/bin/sh\necho {name} > /dev/reroot/booted.{name}\n")
+}
+
+/// The hook of the first root: start the daemon if it is not running, point the reroot at
+/// `target`; on abort stop the daemon.
+fn hook(target: &str, extra: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         echo \"$REROOT_PHASE $*\" >> /dev/reroot/hook.log\n\
+         case \"$REROOT_PHASE\" in\n\
+         prepare)\n\
+           [ -s /dev/reroot/daemon.pid ] || {{ {DAEMON} }}\n\
+           {extra}\n\
+           /sbin/init kenv vfs.root.mountfrom=ext4:{target}\n\
+           /sbin/init kenv vfs.root.mountfrom.options=rw ;;\n\
+         abort) p=$(cat /dev/reroot/daemon.pid); kill -9 $p\n\
+           while [ -d /proc/$p ]; do sleep 0.05; done; rm -f /dev/reroot/daemon.pid ;;\n\
+         esac\n"
+    )
+}
+
+fn new_root_files(name: &str) -> Vec<(&'static str, String, u32)> {
+    vec![
+        ("etc/rc", rc_new(name), EXEC),
+        ("etc/root-name", format!("{name}\n"), FILE),
+    ]
+}
+
+fn as_refs<'a>(v: &'a [(&'static str, String, u32)]) -> Vec<(&'static str, &'a str, u32)> {
+    v.iter().map(|(p, t, m)| (*p, t.as_str(), *m)).collect()
+}
+
+/// A pid inside the namespace is alive (and not a zombie).
+fn alive(sb: &Sandbox, pid: &str) -> bool {
+    sb.read_inside(&format!("/proc/{pid}/stat"))
+        .is_some_and(|s| !s.contains(") Z "))
+}
+
+fn request_reroot(sb: &Sandbox) {
+    sb.signal(Signal::SIGIO);
+}
+
+fn daemon_pid(sb: &Sandbox) -> String {
+    wait_for(T, || {
+        sb.read_inside("/dev/reroot/daemon.pid")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    })
+    .unwrap_or_else(|| panic!("the daemon never started; console:\n{}", sb.console()))
+}
+
+#[test]
+fn reroot_switches_root_and_the_daemon_gets_no_signal() {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let b = new_root_files("B");
+    let dev_b = sb.image("b", &as_refs(&b));
+    sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/rc.done", T);
+    let service = sb.expect_file("tmp/service.pid", T).trim().to_owned();
+    assert!(alive(&sb, &service));
+    request_reroot(&sb);
+    sb.expect_console("reroot #1: stage", T);
+    let pid = daemon_pid(&sb);
+    assert_eq!(
+        wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).as_deref(),
+        Some("B\n"),
+        "the new root's rc never ran; console:\n{}",
+        sb.console()
+    );
+    // The root changed, PID 1 is the new root's init.
+    assert_eq!(sb.read_inside("/etc/root-name").as_deref(), Some("B\n"));
+    let c = sb.console();
+    assert!(c.contains("switch: old root unmounted"), "{c}");
+    assert!(!c.contains("detached"), "{c}");
+    // The daemon: same pid, not one signal. The old service: gone.
+    assert!(alive(&sb, &pid), "daemon {pid} died; console:\n{c}");
+    assert_eq!(sb.read_inside("/dev/reroot/signals"), None, "{c}");
+    assert!(!alive(&sb, &service), "the old root's service survived");
+    // The staging area is still mounted and the old root is nowhere.
+    let mi = sb.read_inside("/proc/1/mountinfo").unwrap_or_default();
+    assert!(mi.contains(" /dev/reroot "), "{mi}");
+    let root_lines: Vec<&str> = mi
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some("/"))
+        .collect();
+    assert_eq!(root_lines.len(), 1, "{mi}");
+    assert!(root_lines[0].contains(&dev_b), "{mi}");
+    assert_eq!(
+        sb.read_inside("/dev/reroot/hook.log").as_deref(),
+        Some("prepare autoboot\n")
+    );
+}
+
+#[test]
+fn second_reroot_keeps_the_daemon_that_serves_the_current_root() {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    // C stands for A again: a copy of the first root's layout on a device.
+    let c_files = new_root_files("C");
+    let dev_c = sb.image("c", &as_refs(&c_files));
+    let mut b_files = new_root_files("B");
+    b_files.push(("etc/rc.reroot", hook(&dev_c, ""), EXEC));
+    let dev_b = sb.image("b", &as_refs(&b_files));
+    sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/rc.done", T);
+    request_reroot(&sb);
+    sb.expect_console("reroot #1: stage", T);
+    let pid = daemon_pid(&sb);
+    wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).expect("B booted");
+    request_reroot(&sb);
+    sb.expect_console("reroot #2: stage", T);
+    wait_for(T, || sb.read_inside("/dev/reroot/booted.C")).expect("C booted");
+    assert_eq!(sb.read_inside("/etc/root-name").as_deref(), Some("C\n"));
+    assert_eq!(daemon_pid(&sb), pid);
+    assert!(alive(&sb, &pid), "console:\n{}", sb.console());
+    assert_eq!(sb.read_inside("/dev/reroot/signals"), None);
+    assert!(sb.console().contains("reusing the staging area"));
+}
+
+/// Negative control for the survivor rule: the same daemon started from the old root (not
+/// from the staging area) is an ordinary process: it gets SIGTERM, then SIGKILL.
+#[test]
+fn a_daemon_outside_the_staging_area_is_stopped() {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let b = new_root_files("B");
+    let dev_b = sb.image("b", &as_refs(&b));
+    let outside = hook(&dev_b, "").replace("\"$D/sh\" -c '", "/bin/sh -c '");
+    assert_ne!(outside, hook(&dev_b, ""));
+    sb.write("etc/rc.reroot", &outside, EXEC);
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/rc.done", T);
+    request_reroot(&sb);
+    sb.expect_console("reroot #1: stage", T);
+    let pid = daemon_pid(&sb);
+    assert!(!alive(&sb, &pid), "console:\n{}", sb.console());
+    assert_eq!(
+        sb.read_inside("/dev/reroot/signals").as_deref(),
+        Some("TERM\n")
+    );
+}
+
+/// Start A, let a reroot fail, and return the sandbox and the service's pid.
+fn failing_reroot(hook_text: &str, kenv: &[&str], expect: &str) -> (Sandbox, String) {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC), ("etc/rc.reroot", hook_text, EXEC)]);
+    sb.boot(&[], kenv);
+    sb.expect_file("tmp/rc.done", T);
+    let service = sb.expect_file("tmp/service.pid", T).trim().to_owned();
+    request_reroot(&sb);
+    sb.expect_console(expect, T);
+    (sb, service)
+}
+
+/// After an abort: the service runs with its pid, PID 1 is still the first root's, the
+/// daemon was stopped by the abort phase and the staging area is unmounted.
+fn assert_old_system_runs(sb: &Sandbox, service: &str) {
+    assert!(alive(sb, service), "console:\n{}", sb.console());
+    assert_eq!(sb.read_inside("/etc/root-name"), None);
+    let mi = sb.read_inside("/proc/1/mountinfo").unwrap_or_default();
+    assert!(!mi.contains(" /dev/reroot "), "{mi}");
+    // PID 1 still answers: a later request is acted on.
+    assert!(sb.console().contains("the system keeps running"));
+}
+
+#[test]
+fn hook_failure_aborts_and_every_service_keeps_its_pid() {
+    let (sb, service) = failing_reroot(&hook("/dev/none", "exit 3"), &[], "reroot aborted: hook:");
+    assert_old_system_runs(&sb, &service);
+    assert!(sb.console().contains("exited with status 3"));
+    assert!(sb.console().contains("/etc/rc.reroot (abort)"));
+}
+
+#[test]
+fn hook_timeout_aborts() {
+    let (sb, service) = failing_reroot(
+        &hook("/dev/none", "sleep 30"),
+        &["reinit.hook_timeout=1"],
+        "reroot aborted: hook: timed out after 1 s",
+    );
+    assert_old_system_runs(&sb, &service);
+}
+
+#[test]
+fn missing_device_aborts() {
+    let (sb, service) = failing_reroot(
+        &hook("/dev/nbd9", ""),
+        &["vfs.mountroot.timeout=1"],
+        "reroot aborted: target: /dev/nbd9: no such device",
+    );
+    assert_old_system_runs(&sb, &service);
+}
+
+#[test]
+fn missing_init_aborts() {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let b = new_root_files("B");
+    let dev_b = sb.image("b", &as_refs(&b));
+    // init_path names nothing that exists in B.
+    sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
+    sb.boot(&[], &["init_path=/sbin/nonexistent"]);
+    sb.expect_file("tmp/rc.done", T);
+    let service = sb.expect_file("tmp/service.pid", T).trim().to_owned();
+    request_reroot(&sb);
+    sb.expect_console("reroot aborted: init: no executable init", T);
+    assert_old_system_runs(&sb, &service);
+}
+
+/// Negative control for the aborts above: in FreeBSD's order (stop everything first) the
+/// same failing hook finds the service already dead and leaves single-user mode.
+#[test]
+fn kill_first_order_loses_the_services_when_the_hook_fails() {
+    let (sb, service) = failing_reroot(
+        &hook("/dev/none", "exit 3"),
+        &["reinit.reroot_order=kill-first", "init_shell=/bin/fakesh"],
+        "reroot failed: hook:",
+    );
+    assert!(!alive(&sb, &service), "console:\n{}", sb.console());
+}
