@@ -92,6 +92,28 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
             ),
         }
     }
+    for key in [keys::HOOK_TIMEOUT, keys::MOUNTROOT_TIMEOUT] {
+        if let Some(v) = kenv(key) {
+            match config::parse_seconds(key, &v) {
+                Ok(d) => add(Level::Ok, "kenv", format!("{key}={}s", d.as_secs())),
+                Err(e) => add(Level::Fail, "kenv", format!("{e}; the default applies")),
+            }
+        }
+    }
+    if let Some(v) = kenv(keys::REROOT_ORDER) {
+        if v == "transactional" || v == "kill-first" {
+            add(Level::Ok, "kenv", format!("{}={v}", keys::REROOT_ORDER));
+        } else {
+            add(
+                Level::Fail,
+                "kenv",
+                format!(
+                    "{}={v}: not transactional or kill-first; transactional applies",
+                    keys::REROOT_ORDER
+                ),
+            );
+        }
+    }
     let init_path = kenv(keys::INIT_PATH).unwrap_or_else(|| reroot::DEFAULT_INIT_PATH.to_owned());
     let (search, bad) = reroot::parse_init_path(&init_path);
     for b in bad {
@@ -231,17 +253,13 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
 
     // the init of the new root
     if let Some(root) = &input.newroot {
-        match reroot::find_init(root, &search) {
-            Some((p, host)) => add(
+        match reroot::check_new_root(root, &search) {
+            Ok(p) => add(
                 Level::Ok,
                 "init",
-                format!("{} (resolves to {})", p.display(), host.display()),
+                format!("{}: {} with its interpreter, /dev present", root.display(), p.display()),
             ),
-            None => add(
-                Level::Fail,
-                "init",
-                format!("no executable init in {} from {init_path}", root.display()),
-            ),
+            Err(e) => add(Level::Fail, "init", format!("{}: {e}", root.display())),
         }
     }
     out
@@ -327,6 +345,7 @@ mod tests {
         );
         write(r, "etc/rc.reroot", "#!/bin/sh\nexit 0\n", 0o755);
         write(r, "new/sbin/init", "x", 0o755);
+        fs::create_dir_all(r.join("new/dev")).unwrap();
         // The default shell under the checked root (used when init_shell is bad).
         fs::create_dir_all(r.join("bin")).unwrap();
         std::os::unix::fs::symlink("/bin/sh", r.join("bin/sh")).unwrap();
@@ -359,13 +378,15 @@ mod tests {
         env.insert("vfs.root.mountfrom", "/dev/vda");
         env.insert("init_shell", "sh");
         env.insert("reinit.shutdown_timeout", "later");
+        env.insert("reinit.hook_timeout", "soon");
+        env.insert("reinit.reroot_order", "sideways");
         let kenv = |k: &str| env.get(k).map(|v| (*v).to_owned());
         let f = run(&input(Some(r), Some(r.join("new")), &kenv));
         assert!(levels(&f, "ttys").contains(&Level::Fail));
         assert!(levels(&f, "hook").contains(&Level::Fail), "{f:?}");
         assert_eq!(levels(&f, "target"), vec![Level::Fail]);
         assert_eq!(levels(&f, "init"), vec![Level::Fail]);
-        assert_eq!(levels(&f, "kenv"), vec![Level::Fail, Level::Fail]);
+        assert_eq!(levels(&f, "kenv"), vec![Level::Fail; 4]);
         assert_eq!(report(&f), 1);
     }
 

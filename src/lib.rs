@@ -17,7 +17,9 @@
 //! Modules:
 //!
 //! - [`kernel`]: the one OS seam (`linux`, `freebsd`, `fake`).
-//! - [`machine`]: the states, with init.c's names.
+//! - [`machine`]: the states, with init.c's names, and the reroot (phase one and two).
+//! - [`reroot`]: the reroot's rules (target syntax, hook trust, init in the new root, record).
+//! - [`check`], [`carry`]: `reinit check` and `reinit carry`.
 //! - [`signals`]: signal → request, a pure table.
 //! - [`children`]: the one reaper and the pid → role table.
 //! - [`ttys`]: the /etc/ttys parser.

@@ -6,8 +6,8 @@
 //! state looks at the queue. [`Init::transition`] runs states forever and turns a panic inside
 //! any state into single-user mode instead of a kernel panic.
 //!
-//! A reroot request is acted on from whichever state's wait sees it (see
-//! [`machine_reroot`](self::reroot)): when it aborts, that state carries on as if nothing had
+//! A reroot request is acted on from whichever state's wait sees it (`machine_reroot.rs`):
+//! when it aborts, that state carries on as if nothing had
 //! happened; `-r` starts PID 1 in reroot phase two.
 
 use std::collections::VecDeque;
