@@ -257,7 +257,11 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
             Ok(p) => add(
                 Level::Ok,
                 "init",
-                format!("{}: {} with its interpreter, /dev present", root.display(), p.display()),
+                format!(
+                    "{}: {} with its interpreter, /dev present",
+                    root.display(),
+                    p.display()
+                ),
             ),
             Err(e) => add(Level::Fail, "init", format!("{}: {e}", root.display())),
         }

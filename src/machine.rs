@@ -952,6 +952,13 @@ impl<K: Kernel> Init<K> {
         if let Err(e) = self.k.revoke(&self.paths.console.clone()) {
             tracing::debug!("{e}");
         }
+        let dir = self.paths.reroot_dir.clone();
+        if !self.survivors(&dir).is_empty() {
+            // kill(-1) would reach them: they are stopped last, by exitrd.
+            self.stop_all_but_survivors(&dir);
+            self.sessions.clear();
+            return State::SingleUser;
+        }
         for sig in [KillSig::Term, KillSig::Kill] {
             match self.k.kill(KillTarget::All, sig) {
                 Ok(()) => {}
@@ -1005,8 +1012,14 @@ impl<K: Kernel> Init<K> {
                 end => tracing::warn!("{}: {}", fin.display(), describe(&end)),
             }
         }
+        let synced = self.exitrd();
         tracing::info!("{how}");
-        match self.k.reboot(how) {
+        let r = if synced {
+            self.k.reboot_synced(how)
+        } else {
+            self.k.reboot(how)
+        };
+        match r {
             Ok(()) => {
                 // The kernel is taking the system down; only wait.
                 while self.wait(None) {

@@ -471,15 +471,21 @@ impl<K: Kernel> Init<K> {
 
     /// Stop every process but the survivors: SIGTERM, a bounded wait, SIGKILL, a bounded
     /// wait. Survivors receive no signal at all.
-    fn stop_all_but_survivors(&mut self, dir: &Path) {
+    pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) {
         for p in self.survivors(dir) {
             tracing::info!(
-                "reroot: survivor {} ({}): {}",
+                "survivor {} ({}): {}",
                 p.pid,
                 p.name,
                 p.exe.as_deref().unwrap_or(Path::new("?")).display()
             );
         }
+        self.stop_processes(|p| is_survivor(p, dir));
+    }
+
+    /// SIGTERM, a bounded wait, SIGKILL, a bounded wait, to every process `spare` refuses;
+    /// processes are looked for again at each step (new ones get the signal too).
+    fn stop_processes(&mut self, spare: impl Fn(&ProcInfo) -> bool) {
         for sig in [KillSig::Term, KillSig::Kill] {
             let mut sent = std::collections::BTreeSet::new();
             let deadline = self.k.now() + config::DEATH_WATCH;
@@ -490,7 +496,7 @@ impl<K: Kernel> Init<K> {
                     .k
                     .processes()
                     .into_iter()
-                    .filter(|p| !is_survivor(p, dir))
+                    .filter(|p| !spare(p))
                     .collect();
                 if left.is_empty() {
                     return;
@@ -514,7 +520,7 @@ impl<K: Kernel> Init<K> {
                             .iter()
                             .map(|p| format!("{} ({})", p.pid, p.name))
                             .collect();
-                        tracing::warn!("reroot: would not die: {}", names.join(", "));
+                        tracing::warn!("would not die: {}", names.join(", "));
                     }
                     break;
                 }
@@ -523,6 +529,63 @@ impl<K: Kernel> Init<K> {
                 }
             }
         }
+    }
+}
+
+impl<K: Kernel> Init<K> {
+    /// Shutdown of a system whose root may depend on survivors ("exitrd"), after everything
+    /// else was stopped and synced: PID 1 locks itself in memory, unmounts every filesystem
+    /// but the root, the API filesystems and the staging area, remounts the root read-only,
+    /// and only then stops the survivors (the hook's `stop` phase, then SIGTERM/SIGKILL) and
+    /// unmounts what the staging area holds. No-op without survivors.
+    pub(super) fn exitrd(&mut self) -> bool {
+        let dir = self.paths.reroot_dir.clone();
+        if self.survivors(&dir).is_empty() {
+            return false;
+        }
+        tracing::warn!(
+            "shutdown: survivors run from {}: stopping them last",
+            dir.display()
+        );
+        if let Err(e) = self.k.lock_memory() {
+            tracing::warn!("shutdown: {e}");
+        }
+        let api = |m: &Path| {
+            ["/dev", "/proc", "/sys", "/run"]
+                .iter()
+                .any(|a| m.starts_with(a))
+                || m.starts_with(&dir)
+                || m == Path::new("/")
+        };
+        let mounts = self.k.mounts();
+        for m in mounts.iter().rev().filter(|m| !api(m)) {
+            if let Err(e) = self.k.unmount(m, false) {
+                tracing::error!("shutdown: {e}; it stays mounted");
+            }
+        }
+        self.k.sync();
+        match self.k.remount_ro(Path::new("/")) {
+            Ok(()) => tracing::info!("shutdown: / remounted read-only"),
+            Err(e) => tracing::error!("shutdown: {e}; / stays read-write"),
+        }
+        self.k.sync();
+        if let Some(hook) = reroot::trust_hook(&self.paths.rc_reroot).ok().flatten() {
+            if let Err(e) = self.run_hook(&hook, "stop", &dir) {
+                tracing::warn!("shutdown: {e}");
+            }
+        }
+        self.stop_processes(|_| false);
+        for m in mounts
+            .iter()
+            .rev()
+            .filter(|m| m.starts_with(&dir) && **m != dir)
+        {
+            if let Err(e) = self.k.unmount(m, false) {
+                tracing::error!("shutdown: {e}; it stays mounted");
+            }
+        }
+        self.k.sync();
+        true
     }
 }
 

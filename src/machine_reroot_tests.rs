@@ -535,3 +535,80 @@ fn a_dynamic_init_carries_its_loader_and_execs_through_it() {
     );
     assert!(carried.join("libc.so.6").is_file());
 }
+
+#[test]
+fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    for m in ["/", "/usr", "/dev"] {
+        k.set_mounted(Path::new(m));
+    }
+    k.set_mounted(&rr.staging).set_mounted(&rr.s("store"));
+    let mut init = multi_user(&rr.root, k);
+    init.k.clear_calls();
+    // rc.shutdown is 102, the hook's stop phase 103.
+    init.k
+        .signal(Sig::Int)
+        .exit(102, Exited(0))
+        .exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a: Vec<Call> = init
+        .k
+        .actions()
+        .into_iter()
+        .filter(|c| {
+            !matches!(
+                c,
+                Call::Revoke(_)
+                    | Call::RaiseSecurelevel
+                    | Call::Kill(KillTarget::Pid(101), KillSig::Hup)
+            )
+        })
+        .collect();
+    assert!(matches!(&a[0], Call::Spawn(s, 102) if s.argv.ends_with(&["reboot".into()])));
+    assert_eq!(a[1], Call::Kill(KillTarget::Pid(SERVICE), KillSig::Term));
+    assert_eq!(
+        a[2..8],
+        [
+            Call::Sync,
+            Call::LockMemory,
+            Call::Unmount("/usr".into(), false),
+            Call::Sync,
+            Call::RemountRo("/".into()),
+            Call::Sync,
+        ]
+    );
+    assert!(
+        matches!(&a[8], Call::Spawn(s, 103) if phase(&a[8]).as_deref() == Some("stop") && s.argv[1] == "autoboot")
+    );
+    assert_eq!(
+        a[9..],
+        [
+            Call::Kill(KillTarget::Pid(SURVIVOR), KillSig::Term),
+            Call::Unmount(rr.s("store"), false),
+            Call::Sync,
+            Call::Reboot(RebootHow::Reboot),
+        ]
+    );
+    // Negative control: nothing was sent to everyone at once.
+    assert!(!init
+        .k
+        .calls()
+        .iter()
+        .any(|c| matches!(c, Call::Kill(KillTarget::All, _))));
+}
+
+#[test]
+fn shutdown_without_survivors_is_init_8s() {
+    let rr = Rr::new();
+    let mut init = multi_user(&rr.root, rr.kernel_without_survivor(SwitchKind::Kernel));
+    init.k.clear_calls();
+    init.k.signal(Sig::Int).exit(102, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    assert!(a.contains(&Call::Kill(KillTarget::All, KillSig::Term)));
+    assert!(!a
+        .iter()
+        .any(|c| matches!(c, Call::LockMemory | Call::RemountRo(_))));
+    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)));
+}

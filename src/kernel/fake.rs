@@ -55,6 +55,10 @@ pub enum Call {
     CreateFile(PathBuf, usize, u32),
     /// [`Kernel::switch_root`].
     SwitchRoot(Option<PathBuf>),
+    /// [`Kernel::remount_ro`].
+    RemountRo(PathBuf),
+    /// [`Kernel::lock_memory`].
+    LockMemory,
 }
 
 /// The kinds of calls that can be made to fail.
@@ -121,8 +125,8 @@ pub struct FakeKernel {
     specs: HashMap<Pid, SpawnSpec>,
     /// Processes that are not children of PID 1 (daemons reparented elsewhere).
     others: BTreeMap<Pid, ProcInfo>,
-    /// Mounted directories.
-    mounted: BTreeSet<PathBuf>,
+    /// Mounted directories, in mount order.
+    mounted: Vec<PathBuf>,
     /// What a device holds: its mount appears as a symlink to this directory.
     devices: HashMap<String, PathBuf>,
     switch_kind: Option<SwitchKind>,
@@ -256,14 +260,14 @@ impl FakeKernel {
 
     /// Pretend `dir` is already a mount point.
     pub fn set_mounted(&mut self, dir: &Path) -> &mut Self {
-        self.mounted.insert(dir.to_path_buf());
+        self.mounted.push(dir.to_path_buf());
         self
     }
 
-    /// Directories mounted now.
+    /// Directories mounted now, in mount order.
     #[must_use]
     pub fn mounted(&self) -> Vec<PathBuf> {
-        self.mounted.iter().cloned().collect()
+        self.mounted.clone()
     }
 
     /// Who switches the root (default: the kernel, as FreeBSD).
@@ -508,14 +512,14 @@ impl Kernel for FakeKernel {
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {
-        self.mounted.contains(dir)
+        self.mounted.iter().any(|m| m == dir)
     }
 
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
         self.calls.push(Call::MountTmpfs(dir.to_path_buf()));
         self.result(CallKind::MountTmpfs, "nmount tmpfs", dir)?;
         std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
-        self.mounted.insert(dir.to_path_buf());
+        self.mounted.push(dir.to_path_buf());
         Ok(())
     }
 
@@ -531,16 +535,17 @@ impl Kernel for FakeKernel {
             std::fs::remove_dir(dir).map_err(|e| io_error("rmdir", dir, &e))?;
         }
         std::os::unix::fs::symlink(&contents, dir).map_err(|e| io_error("symlink", dir, &e))?;
-        self.mounted.insert(dir.to_path_buf());
+        self.mounted.push(dir.to_path_buf());
         Ok(())
     }
 
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
         self.calls.push(Call::Unmount(dir.to_path_buf(), force));
         self.result(CallKind::Unmount, "unmount", dir)?;
-        if !self.mounted.remove(dir) {
+        let Some(i) = self.mounted.iter().rposition(|m| m == dir) else {
             return Err(KernelError::new("unmount", Some(dir), Errno::EINVAL));
-        }
+        };
+        self.mounted.remove(i);
         if dir.is_symlink() {
             let _ = std::fs::remove_file(dir);
         }
@@ -557,6 +562,20 @@ impl Kernel for FakeKernel {
             .open(path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, data))
             .map_err(|e| io_error("open", path, &e))
+    }
+
+    fn mounts(&self) -> Vec<PathBuf> {
+        self.mounted.clone()
+    }
+
+    fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::RemountRo(dir.to_path_buf()));
+        self.result(CallKind::Mount, "remount", dir)
+    }
+
+    fn lock_memory(&mut self) -> Result<(), KernelError> {
+        self.calls.push(Call::LockMemory);
+        Ok(())
     }
 
     fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {

@@ -181,6 +181,23 @@ fn sysctl_string(name: &CStr) -> Option<String> {
         .map(|s| s.to_string_lossy().into_owned())
 }
 
+fn rb_flags(how: RebootHow) -> c_int {
+    match how {
+        RebootHow::Reboot => RB_AUTOBOOT,
+        RebootHow::PowerCycle => libc::RB_POWERCYCLE,
+        RebootHow::Halt => libc::RB_HALT,
+        RebootHow::PowerOff => libc::RB_HALT | libc::RB_POWEROFF,
+    }
+}
+
+fn reboot_with(flags: c_int) -> Result<(), KernelError> {
+    // SAFETY: reboot(2) takes flags only.
+    let rc = unsafe { libc::reboot(flags) };
+    Errno::result(rc)
+        .map(drop)
+        .map_err(|e| KernelError::new("reboot", None, e))
+}
+
 /// `kern.proc.<what>.<pid>` as bytes.
 fn proc_sysctl(what: c_int, pid: Pid) -> Option<Vec<u8>> {
     let mib = [libc::CTL_KERN, libc::KERN_PROC, what, pid];
@@ -279,17 +296,7 @@ impl Kernel for FreeBsdKernel {
     }
 
     fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        let flags = match how {
-            RebootHow::Reboot => RB_AUTOBOOT,
-            RebootHow::PowerCycle => libc::RB_POWERCYCLE,
-            RebootHow::Halt => libc::RB_HALT,
-            RebootHow::PowerOff => libc::RB_HALT | libc::RB_POWEROFF,
-        };
-        // SAFETY: reboot(2) takes flags only.
-        let rc = unsafe { libc::reboot(flags) };
-        Errno::result(rc)
-            .map(drop)
-            .map_err(|e| KernelError::new("reboot", None, e))
+        reboot_with(rb_flags(how))
     }
 
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
@@ -481,6 +488,46 @@ impl Kernel for FreeBsdKernel {
 
     fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
         unix::create_file(path, data, mode)
+    }
+
+    fn mounts(&self) -> Vec<PathBuf> {
+        // SAFETY: a NULL buffer asks for the count.
+        let n = unsafe { libc::getfsstat(std::ptr::null_mut(), 0, libc::MNT_NOWAIT) };
+        let Ok(n) = usize::try_from(n) else {
+            return Vec::new();
+        };
+        // SAFETY: statfs is plain data; zeroed is a valid value.
+        let mut v: Vec<libc::statfs> = vec![unsafe { std::mem::zeroed() }; n + 8];
+        let bytes = std::mem::size_of::<libc::statfs>() * v.len();
+        // SAFETY: `v` has room for `bytes` bytes of statfs records.
+        let got =
+            unsafe { libc::getfsstat(v.as_mut_ptr(), bytes as libc::c_long, libc::MNT_NOWAIT) };
+        let Ok(got) = usize::try_from(got) else {
+            return Vec::new();
+        };
+        v.truncate(got);
+        v.iter()
+            .map(|s| {
+                // SAFETY: f_mntonname is NUL-terminated by the kernel.
+                let on = unsafe { CStr::from_ptr(s.f_mntonname.as_ptr()) };
+                PathBuf::from(on.to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+
+    fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
+        Nmount::new()
+            .str_opt_owned(c"fspath", dir)
+            .nmount(MntFlags::MNT_UPDATE | MntFlags::MNT_RDONLY)
+            .map_err(|e| KernelError::new("remount read-only", Some(dir), e.error()))
+    }
+
+    fn lock_memory(&mut self) -> Result<(), KernelError> {
+        unix::lock_memory()
+    }
+
+    fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {
+        reboot_with(rb_flags(how) | libc::RB_NOSYNC)
     }
 
     fn switch_root(&mut self, _mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {

@@ -282,6 +282,22 @@ impl Kernel for LinuxKernel {
         unix::create_file(path, data, mode)
     }
 
+    fn mounts(&self) -> Vec<PathBuf> {
+        linux_switch::mounts()
+            .map(|m| m.into_iter().map(|x| x.mount_point).collect())
+            .unwrap_or_default()
+    }
+
+    fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, dir, None::<&str>, flags, None::<&str>)
+            .map_err(|e| KernelError::new("remount read-only", Some(dir), e))
+    }
+
+    fn lock_memory(&mut self) -> Result<(), KernelError> {
+        unix::lock_memory()
+    }
+
     fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
         match mounted {
             Some(new) => linux_switch::switch_root(new),

@@ -416,6 +416,22 @@ pub trait Kernel {
     /// existing file nor a planted symlink is ever written through.
     fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
 
+    /// Every mount point, in the order they were mounted.
+    fn mounts(&self) -> Vec<PathBuf>;
+
+    /// Remount the filesystem at `dir` read-only (flushing it).
+    fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError>;
+
+    /// mlockall(MCL_CURRENT | MCL_FUTURE): PID 1 must not page in from a root whose block
+    /// daemon is about to stop.
+    fn lock_memory(&mut self) -> Result<(), KernelError>;
+
+    /// reboot(2) after PID 1 has synced and unmounted or remounted everything itself (FreeBSD
+    /// adds RB_NOSYNC so that the kernel does not write to a root whose daemon is gone).
+    fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {
+        self.reboot(how)
+    }
+
     /// Reroot phase two's switch. [`SwitchKind::Kernel`]: `reboot(RB_REROOT)`, `mounted` is
     /// `None`. [`SwitchKind::User`]: `mounted` is where PID 1 mounted the new root; /dev
     /// (with the staging area inside), /proc, /sys and /run move into it and it becomes `/`;

@@ -338,6 +338,13 @@ pub fn create_file(path: &Path, data: &[u8], mode: u32) -> Result<(), KernelErro
     Ok(())
 }
 
+/// mlockall(MCL_CURRENT | MCL_FUTURE).
+pub fn lock_memory() -> Result<(), KernelError> {
+    use nix::sys::mman::{mlockall, MlockAllFlags};
+    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+        .map_err(|e| KernelError::new("mlockall", None, e))
+}
+
 /// `chdir(path); chroot("."); chdir("/")`.
 pub fn chroot(path: &Path) -> Result<(), KernelError> {
     nix::unistd::chdir(path).map_err(|e| KernelError::new("chdir", Some(path), e))?;

@@ -81,6 +81,11 @@ impl Sandbox {
         sb
     }
 
+    /// The image file made by [`Sandbox::image`].
+    pub fn image_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.img"))
+    }
+
     /// Build another root (the standard layout plus `files`) as an ext4 image on a loop
     /// device, to reroot onto. Returns the device path, which the namespace's /dev will have.
     pub fn image(&mut self, name: &str, files: &[(&str, &str, u32)]) -> String {
