@@ -612,3 +612,104 @@ fn shutdown_without_survivors_is_init_8s() {
         .any(|c| matches!(c, Call::LockMemory | Call::RemountRo(_))));
     assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)));
 }
+
+/// An rc.reroot in nbd-init's form (master branch): it sets its own PATH, copies
+/// /sbin/nbd-client to /dev/reroot itself, reads nbd_devs / nbd_N_server with kenv(1), fails
+/// when no client connected and sets vfs.root.mountfrom to a ZFS dataset. It knows nothing
+/// of REROOT_PHASE.
+const NBD_INIT_HOOK: &str = r#"#!/bin/sh
+PATH=/bin:/sbin
+cp /sbin/nbd-client /dev/reroot/nbd-client
+echo "Starting NBD clients:"
+started=0
+for dev in $(kenv nbd_devs)
+do
+	server=$(kenv nbd_${dev}_server)
+	echo "        nbd-client ${server}"
+	if /dev/reroot/nbd-client ${server}
+	then
+		: $((started += 1))
+	fi
+done
+if [ ${started} -lt 1 ]
+then
+	echo "Failed to connect any NBD clients!"
+	exit 1
+fi
+pool="system"
+kenv vfs.root.mountfrom="zfs:${pool}/ROOT/default"
+kenv zfs_be_root="${pool}/ROOT"
+exit 0
+"#;
+
+/// The tree the hook runs in: busybox, a kenv(1) stand-in on a file, an nbd-client that
+/// records its arguments.
+fn nbd_init_tree(rr: &Rr, servers: &str) {
+    let bb = Path::new("/bin/busybox");
+    assert!(
+        bb.exists(),
+        "/bin/busybox is missing: install busybox-static"
+    );
+    fs::create_dir_all(rr.root.p("bin")).unwrap();
+    fs::copy(bb, rr.root.p("bin/busybox")).unwrap();
+    for applet in ["sh", "cp", "echo", "grep", "tail", "cat", "["] {
+        let _ = std::os::unix::fs::symlink("busybox", rr.root.p("bin").join(applet));
+    }
+    rr.root.write(
+        "bin/kenv",
+        "#!/bin/sh\ncase \"$1\" in\n*=*) echo \"$1\" >> /kenv.store ;;\n\
+         *) v=$(grep \"^$1=\" /kenv.store | tail -n 1); [ -n \"$v\" ] || exit 1; echo \"${v#*=}\" ;;\nesac\n",
+        0o755,
+    );
+    rr.root.write(
+        "sbin/nbd-client",
+        "#!/bin/sh\necho \"$0 $*\" >> /dev/reroot/nbd.log\n[ \"$1\" != down ]\n",
+        0o755,
+    );
+    rr.root.write("kenv.store", servers, 0o644);
+    rr.root.write("etc/rc.reroot", NBD_INIT_HOOK, 0o755);
+}
+
+#[test]
+fn an_nbd_init_hook_runs_unmodified_on_freebsd() {
+    let rr = Rr::new();
+    nbd_init_tree(
+        &rr,
+        "nbd_devs=0 1\nnbd_0_server=192.0.2.30 8520\nnbd_1_server=down 1\n",
+    );
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.add_device("system/ROOT/default", &rr.root.p("new"));
+    let mut init = rr.booted(k);
+    // The hook (102) and rc.shutdown (103) run for real.
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
+    init.transition(State::MultiUser);
+    let a: Vec<Call> = init.k.actions();
+    assert_eq!(
+        fs::read_to_string(rr.s("nbd.log")).unwrap(),
+        "/dev/reroot/nbd-client 192.0.2.30 8520\n/dev/reroot/nbd-client down 1\n"
+    );
+    assert!(rr.s("nbd-client").is_file());
+    let zfs = MountSpec {
+        fstype: "zfs".into(),
+        device: "system/ROOT/default".into(),
+        options: String::new(),
+        read_only: true,
+    };
+    assert!(a.contains(&Call::Mount(zfs, rr.s("root"))), "{a:#?}");
+    assert!(a.contains(&Call::SwitchRoot(None)));
+    let rec = crate::reroot::Record::load(&rr.staging).unwrap();
+    assert_eq!(rec.target.as_deref(), Some("zfs:system/ROOT/default"));
+}
+
+#[test]
+fn an_nbd_init_hook_that_connects_nothing_aborts() {
+    let rr = Rr::new();
+    nbd_init_tree(&rr, "nbd_devs=0\nnbd_0_server=down 1\n");
+    let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::Kernel));
+    // prepare fails (exit 1); the abort phase runs it again (it fails again: logged).
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
+    init.transition(State::MultiUser);
+    assert_aborted("nbd-init hook", &rr, &init);
+}

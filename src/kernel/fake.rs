@@ -131,6 +131,12 @@ pub struct FakeKernel {
     devices: HashMap<String, PathBuf>,
     switch_kind: Option<SwitchKind>,
     self_exe: Option<PathBuf>,
+    /// Run spawned programs for real, chrooted here (see [`FakeKernel::run_spawns_in`]).
+    chroot: Option<PathBuf>,
+    /// How many more spawns run for real.
+    real_spawns: usize,
+    /// kenv values written by programs that ran for real (`key=value` lines).
+    kenv_file: Option<PathBuf>,
 }
 
 impl FakeKernel {
@@ -294,6 +300,43 @@ impl FakeKernel {
         }
     }
 
+    /// Run the next `n` spawned programs for real, to completion, chrooted into `root`
+    /// (paths under `root` in the spec are taken relative to it; stdin is /dev/null), and
+    /// queue each exit as the next event. `kenv_file` (inside `root`) holds `key=value` lines
+    /// the programs write (e.g. with a kenv(1) stand-in); they override
+    /// [`FakeKernel::set_kenv`].
+    pub fn run_spawns_in(&mut self, root: &Path, kenv_file: &Path, n: usize) -> &mut Self {
+        self.chroot = Some(root.to_path_buf());
+        self.kenv_file = Some(kenv_file.to_path_buf());
+        self.real_spawns = n;
+        self
+    }
+
+    /// Run `spec` chrooted into `root` and return how it ended.
+    fn run_for_real(root: &Path, spec: &SpawnSpec) -> ChildStatus {
+        use std::os::unix::process::ExitStatusExt;
+        let inside = |p: &str| match Path::new(p).strip_prefix(root) {
+            Ok(rest) => Path::new("/").join(rest).display().to_string(),
+            Err(_) => p.to_owned(),
+        };
+        let status = std::process::Command::new("chroot")
+            .arg(root)
+            .arg(inside(&spec.path.display().to_string()))
+            .args(spec.argv.iter().skip(1).map(|a| inside(a)))
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, inside(v))))
+            .stdin(std::process::Stdio::null())
+            .status();
+        match status {
+            Ok(s) => match (s.code(), s.signal()) {
+                (Some(c), _) => ChildStatus::Exited(c),
+                (None, Some(sig)) => ChildStatus::Signaled(sig),
+                _ => ChildStatus::Exited(127),
+            },
+            Err(_) => ChildStatus::Exited(127),
+        }
+    }
+
     /// Pids spawned and not yet reaped.
     #[must_use]
     pub fn live(&self) -> Vec<Pid> {
@@ -357,6 +400,11 @@ impl Kernel for FakeKernel {
         self.live.insert(pid);
         self.specs.insert(pid, spec.clone());
         self.calls.push(Call::Spawn(spec.clone(), pid));
+        if let Some(root) = self.chroot.as_ref().filter(|_| self.real_spawns > 0) {
+            let status = Self::run_for_real(root, spec);
+            self.events.push_front(Event::Exit(pid, status));
+            self.real_spawns -= 1;
+        }
         Ok(pid)
     }
 
@@ -459,7 +507,18 @@ impl Kernel for FakeKernel {
     }
 
     fn kenv(&self, name: &str) -> Option<String> {
-        self.kenv.get(name).cloned()
+        let written = self
+            .kenv_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| {
+                t.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .filter(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_owned())
+                    .last()
+            });
+        written.or_else(|| self.kenv.get(name).cloned())
     }
 
     fn shutdown_timeout(&self) -> Option<Duration> {
