@@ -513,10 +513,10 @@ impl Kernel for FakeKernel {
             .and_then(|f| std::fs::read_to_string(f).ok())
             .and_then(|t| {
                 t.lines()
+                    .rev()
                     .filter_map(|l| l.split_once('='))
-                    .filter(|(k, _)| *k == name)
+                    .find(|(k, _)| *k == name)
                     .map(|(_, v)| v.to_owned())
-                    .last()
             });
         written.or_else(|| self.kenv.get(name).cloned())
     }
