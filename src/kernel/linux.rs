@@ -197,11 +197,10 @@ impl Kernel for LinuxKernel {
             .filter_map(|pid| {
                 let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
                 let (name, rest) = parse_stat(&stat)?;
-                let mut fields = rest.split_whitespace();
-                let state = fields.next()?;
-                // Kernel threads: kthreadd (pid 2) and its children. Zombies are dead.
-                let ppid: Pid = fields.next()?.parse().ok()?;
-                if pid == 2 || ppid == 2 && pid != 1 || state == "Z" {
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                // Kernel threads carry PF_KTHREAD in the flags (field 9). Zombies are dead.
+                let flags: u64 = fields.get(6)?.parse().ok()?;
+                if flags & PF_KTHREAD != 0 || *fields.first()? == "Z" {
                     return None;
                 }
                 let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -351,6 +350,9 @@ pub fn mount_options(options: &str) -> (MsFlags, String) {
     }
     (flags, data.join(","))
 }
+
+/// `PF_KTHREAD` (include/linux/sched.h): the process is a kernel thread.
+const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// Split `/proc/PID/stat` into the command name and the fields after it.
 fn parse_stat(stat: &str) -> Option<(String, &str)> {
