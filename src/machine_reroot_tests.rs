@@ -713,3 +713,76 @@ fn an_nbd_init_hook_that_connects_nothing_aborts() {
     init.transition(State::MultiUser);
     assert_aborted("nbd-init hook", &rr, &init);
 }
+
+#[test]
+fn linux_sequence_mounts_the_target_itself() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::User));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a: Vec<Call> = init
+        .k
+        .actions()
+        .into_iter()
+        .filter(|c| !matches!(c, Call::Spawn(..) | Call::Revoke(_) | Call::Kill(..)))
+        .collect();
+    let trampoline = rr.s("init");
+    let target = MountSpec {
+        read_only: true,
+        ..rr.probe_spec()
+    };
+    assert_eq!(
+        a[..8],
+        [
+            Call::RaiseSecurelevel,
+            Call::MountTmpfs(rr.staging.clone()),
+            Call::CreateFile(trampoline.clone(), 16, 0o700),
+            Call::Mount(rr.probe_spec(), rr.s("root")),
+            Call::Unmount(rr.s("root"), false),
+            Call::Exec(
+                trampoline.clone(),
+                vec![trampoline.display().to_string(), "-r".into()]
+            ),
+            Call::Mount(target, rr.s("root")),
+            Call::SwitchRoot(Some(rr.s("root"))),
+        ]
+    );
+    assert_eq!(a[8], Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])));
+}
+
+#[test]
+fn every_call_after_the_point_of_no_return_failing_ends_safely() {
+    for kind in [
+        CallKind::Revoke,
+        CallKind::Kill,
+        CallKind::Spawn,
+        CallKind::Exec,
+        CallKind::SwitchRoot,
+        CallKind::Mount,
+    ] {
+        for switch in [SwitchKind::Kernel, SwitchKind::User] {
+            let rr = Rr::new();
+            let mut init = rr.booted(rr.kernel(switch));
+            init.k.exit(102, Exited(0)).exit(103, Exited(0));
+            // Spawn and Mount fail at their second use (rc.shutdown, phase two's mount),
+            // the others at their first use after the point of no return.
+            let skip = usize::from(matches!(kind, CallKind::Spawn | CallKind::Mount));
+            init.k.fail_after(kind, skip, Errno::EIO);
+            init.transition(State::MultiUser);
+            let what = format!("{kind:?} {switch:?}");
+            assert_eq!(init.panics_in_a_row, 0, "{what}");
+            // Whatever failed, PID 1 ends in single-user mode with a shell, or exec'd an init.
+            let a = init.k.actions();
+            let shell = a
+                .iter()
+                .any(|c| matches!(c, Call::Spawn(s, p) if *p > 0 && s.argv == ["-sh"]));
+            assert!(shell, "{what}: {a:#?}");
+            // The survivor was never signalled.
+            assert!(
+                !a.iter()
+                    .any(|c| matches!(c, Call::Kill(KillTarget::Pid(SURVIVOR), _))),
+                "{what}"
+            );
+        }
+    }
+}

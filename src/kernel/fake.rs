@@ -110,7 +110,7 @@ pub struct FakeKernel {
     live: BTreeSet<Pid>,
     next_pid: Pid,
     clock: Duration,
-    failures: HashMap<CallKind, VecDeque<Errno>>,
+    failures: HashMap<CallKind, VecDeque<Option<Errno>>>,
     spawn_count: usize,
     panic_on_spawn: Option<usize>,
     kenv: HashMap<String, String>,
@@ -205,7 +205,18 @@ impl FakeKernel {
 
     /// Make the next call of `kind` fail with `errno` (queued: call several times for several).
     pub fn fail(&mut self, kind: CallKind, errno: Errno) -> &mut Self {
-        self.failures.entry(kind).or_default().push_back(errno);
+        self.failures
+            .entry(kind)
+            .or_default()
+            .push_back(Some(errno));
+        self
+    }
+
+    /// Let the next `skip` calls of `kind` succeed, then fail one with `errno`.
+    pub fn fail_after(&mut self, kind: CallKind, skip: usize, errno: Errno) -> &mut Self {
+        let q = self.failures.entry(kind).or_default();
+        q.extend(std::iter::repeat_n(None, skip));
+        q.push_back(Some(errno));
         self
     }
 
@@ -326,6 +337,8 @@ impl FakeKernel {
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, inside(v))))
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status();
         match status {
             Ok(s) => match (s.code(), s.signal()) {
@@ -350,7 +363,10 @@ impl FakeKernel {
     }
 
     fn injected(&mut self, kind: CallKind) -> Option<Errno> {
-        self.failures.get_mut(&kind).and_then(VecDeque::pop_front)
+        self.failures
+            .get_mut(&kind)
+            .and_then(VecDeque::pop_front)
+            .flatten()
     }
 
     /// A killed child dies at once: it becomes reapable.

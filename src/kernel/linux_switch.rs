@@ -41,6 +41,8 @@ pub struct MountInfo {
     pub id: u32,
     /// Parent mount id (equal to `id` for the rootfs).
     pub parent: u32,
+    /// The directory of its filesystem that is mounted (`/` unless a bind mount).
+    pub root: PathBuf,
     /// Mount point, unescaped, relative to the process root.
     pub mount_point: PathBuf,
 }
@@ -53,10 +55,12 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let mut f = l.split(' ');
             let id = f.next()?.parse().ok()?;
             let parent = f.next()?.parse().ok()?;
-            let mount_point = PathBuf::from(unescape(f.nth(2)?));
+            let root = PathBuf::from(unescape(f.nth(1)?));
+            let mount_point = PathBuf::from(unescape(f.next()?));
             Some(MountInfo {
                 id,
                 parent,
+                root,
                 mount_point,
             })
         })
@@ -254,10 +258,25 @@ fn pivot(
             warnings.push(format!("old root held by {h}"));
         }
         let p = fd_path(&old_root, Path::new("/"));
-        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        // A bind mount shares its filesystem with other mounts: only this mount is made
+        // read-only, never the filesystem under everyone else.
+        let bind = mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == Path::new("/"))
+            .is_some_and(|m| m.root != Path::new("/"));
+        let mut ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        if bind {
+            ro |= MsFlags::MS_BIND;
+        }
+        let what = if bind {
+            "old root (a bind mount)"
+        } else {
+            "old root"
+        };
         match mount(None::<&str>, &p, None::<&str>, ro, None::<&str>) {
-            Ok(()) => warnings.push("old root remounted read-only".into()),
-            Err(e) => warnings.push(format!("old root: remount read-only: {e}")),
+            Ok(()) => warnings.push(format!("{what} remounted read-only")),
+            Err(e) => warnings.push(format!("{what}: remount read-only: {e}")),
         }
         drop(old_root);
         umount2(".", MntFlags::MNT_DETACH).map_err(err("umount", Path::new("/")))?;
@@ -393,6 +412,9 @@ mod tests {
         assert_eq!(m[0].id, m[0].parent);
         assert_eq!(m[2].mount_point, PathBuf::from("/dev/reroot"));
         assert_eq!(m[3].mount_point, PathBuf::from("/mnt/a b"));
+        assert_eq!(m[3].root, PathBuf::from("/"));
+        let b = parse_mountinfo("84 64 254:0 /tmp/x/root / rw - ext4 /dev/vda rw\n");
+        assert_eq!(b[0].root, PathBuf::from("/tmp/x/root"));
     }
 
     #[test]

@@ -294,3 +294,52 @@ fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
         String::from_utf8_lossy(&fsck.stderr)
     );
 }
+
+/// Reroot with a survivor that holds something of the old root (`holds` runs in it first);
+/// returns the console.
+fn reroot_with_a_holder(holds: &str) -> String {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let b = new_root_files("B");
+    let dev_b = sb.image("b", &as_refs(&b));
+    let holder = format!(
+        "\"$D/sh\" -c '{holds}; exec 3<>/dev/reroot/tick; \
+         while :; do read -t 1 x <&3; done' </dev/null >/dev/null 2>&1 &"
+    );
+    sb.write(
+        "etc/rc.reroot",
+        &hook(&dev_b, &format!("D=/dev/reroot; {holder}")),
+        EXEC,
+    );
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/rc.done", T);
+    request_reroot(&sb);
+    sb.expect_console("reroot #1: stage", T);
+    wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).expect("B booted");
+    sb.console()
+}
+
+/// A survivor whose cwd is in the old root: the old root cannot be unmounted; the holder is
+/// named, the old root is made read-only (here a bind mount: only the mount, never the host's
+/// filesystem under it) and detached, loudly.
+#[test]
+fn a_busy_old_root_is_reported_remounted_read_only_and_detached() {
+    let c = reroot_with_a_holder("cd /var/log");
+    assert!(c.contains("old root held by"), "{c}");
+    assert!(c.contains("cwd /"), "{c}");
+    assert!(
+        c.contains("old root (a bind mount) remounted read-only"),
+        "{c}"
+    );
+    assert!(c.contains("old root detached"), "{c}");
+    assert!(!c.contains("switch: old root unmounted"), "{c}");
+}
+
+/// A file open for writing on the old root even prevents read-only: that is said, and the
+/// old root is detached.
+#[test]
+fn an_old_root_open_for_writing_cannot_even_be_made_read_only() {
+    let c = reroot_with_a_holder("exec 4>>/var/log/held");
+    assert!(c.contains("fd 4 /var/log/held"), "{c}");
+    assert!(c.contains("remount read-only: EBUSY"), "{c}");
+    assert!(c.contains("old root detached"), "{c}");
+}
