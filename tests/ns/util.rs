@@ -34,6 +34,8 @@ pub struct Sandbox {
     child: Option<Child>,
     /// Loop devices attached for ext4 images (detached on drop).
     loops: Vec<String>,
+    /// Boot from this device instead of the root directory.
+    root_device: Option<String>,
 }
 
 /// Fill `root` with the standard layout: busybox applets, reinit as /sbin/init, `files`.
@@ -75,10 +77,17 @@ impl Sandbox {
             dir,
             child: None,
             loops: Vec::new(),
+            root_device: None,
         };
         populate(&sb.root(), files);
         fs::write(sb.dir.path().join("console.log"), "").expect("console.log");
         sb
+    }
+
+    /// Boot from an image made by [`Sandbox::image`] (mounted read-write on the root
+    /// directory) instead of the root directory itself.
+    pub fn boot_from(&mut self, device: &str) {
+        self.root_device = Some(device.to_owned());
     }
 
     /// The image file made by [`Sandbox::image`].
@@ -151,10 +160,14 @@ impl Sandbox {
         }
         // The root is a mount point of its own (a bind mount), as a real root is: that is
         // what lets a reroot pivot_root away from it and unmount it.
+        let mount_root = match &self.root_device {
+            Some(dev) => format!("mount -t ext4 '{dev}' \"$R\""),
+            None => "mount --bind \"$R\" \"$R\"".to_owned(),
+        };
         let script = format!(
             "set -e
              R='{root}'
-             mount --bind \"$R\" \"$R\"
+             {mount_root}
              mount -t tmpfs -o mode=0755 tmpfs \"$R/dev\"
              touch \"$R/dev/null\" \"$R/dev/console\"
              mount --bind /dev/null \"$R/dev/null\"
@@ -169,6 +182,7 @@ impl Sandbox {
             store = store,
             args = args.join(" "),
             loops = loops,
+            mount_root = mount_root,
         );
         let child = Command::new("/usr/bin/unshare")
             .args([
