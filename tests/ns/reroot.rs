@@ -266,14 +266,31 @@ fn missing_init_aborts() {
 }
 
 /// Negative control for the aborts above: in FreeBSD's order (stop everything first) the
-/// same failing hook finds the service already dead and leaves single-user mode.
+/// same faults find the service already dead, and PID 1 is left in single-user mode.
 #[test]
-fn kill_first_order_loses_the_services_when_the_hook_fails() {
-    let (sb, service) = failing_reroot(
-        &hook("/dev/none", "exit 3"),
-        &["reinit.reroot_order=kill-first", "init_shell=/bin/fakesh"],
-        "reroot failed: hook:",
-    );
+fn kill_first_order_loses_the_services_on_every_fault() {
+    let kf = "reinit.reroot_order=kill-first";
+    for (hook_extra, target, kenv) in [
+        ("exit 3", "/dev/none", vec![kf]),
+        ("sleep 30", "/dev/none", vec![kf, "reinit.hook_timeout=1"]),
+        ("", "/dev/nbd9", vec![kf, "vfs.mountroot.timeout=1"]),
+    ] {
+        let (sb, service) = failing_reroot(&hook(target, hook_extra), &kenv, "reroot failed:");
+        assert!(
+            !alive(&sb, &service),
+            "{kenv:?}: console:\n{}",
+            sb.console()
+        );
+    }
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let b = new_root_files("B");
+    let dev_b = sb.image("b", &as_refs(&b));
+    sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
+    sb.boot(&[], &["init_path=/sbin/nonexistent", kf]);
+    sb.expect_file("tmp/rc.done", T);
+    let service = sb.expect_file("tmp/service.pid", T).trim().to_owned();
+    request_reroot(&sb);
+    sb.expect_console("reroot failed: init: no executable init", T);
     assert!(!alive(&sb, &service), "console:\n{}", sb.console());
 }
 
