@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what the VM tier needs on Debian (as root): QEMU (system + qemu-nbd from the same
+# release), the distribution kernel with its modules, busybox-static, e2fsprogs, cpio.
+set -euo pipefail
+need=()
+for p in qemu-system-x86 qemu-utils linux-image-amd64 busybox-static e2fsprogs cpio; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+# qemu-utils must come from the same release as qemu-system-x86 (they share qemu-system-common).
+if ! qemu-nbd --version 2>/dev/null | grep -q "$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null | sed 's/^1://; s/+.*//')"; then
+  need+=(qemu-utils)
+fi
+[ "${#need[@]}" -eq 0 ] && exit 0
+sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+for i in 1 2 3 4 5; do
+  if ($sudo apt-get -o DPkg::Lock::Timeout=120 update -qq && DEBIAN_FRONTEND=noninteractive \
+      $sudo apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends \
+      qemu-system-x86 qemu-utils linux-image-amd64 busybox-static e2fsprogs cpio); then exit 0; fi
+  echo "vm/deps: apt failed; retry $i/5" >&2; sleep 15
+done
+exit 1
