@@ -5,6 +5,7 @@
 #                   kernel modules (virtio, ext4, nbd, virtio-rng), /etc/rc, /etc/rc.reroot
 #                   (the shipped etc/rc.reroot.linux)
 #   store.img       ext4 disk holding newroot.img (ext4: busybox, reinit as /sbin/init, /etc/rc)
+#                   and noinit.img (the same without /sbin/init)
 # Usage: tests/vm/build.sh [OUT]     (default target/vm)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -85,6 +86,10 @@ install -m 755 "$top/etc/rc.reroot.linux" "$N/etc/rc.reroot"
 mkdir -p "$out/tree/store"
 rm -f "$out/tree/store/newroot.img"
 mke2fs -q -F -t ext4 -L newroot -d "$N" "$out/tree/store/newroot.img" 64M
+# The same root without an init, for the fault scenarios.
+rm -f "$N/sbin/init"
+rm -f "$out/tree/store/noinit.img"
+mke2fs -q -F -t ext4 -L noinit -d "$N" "$out/tree/store/noinit.img" 64M
 rm -f "$out/store.img"
-mke2fs -q -F -t ext4 -L store -d "$out/tree/store" "$out/store.img" 128M
+mke2fs -q -F -t ext4 -L store -d "$out/tree/store" "$out/store.img" 192M
 echo "vm/build: kernel $kver; $(wc -l < "$A/etc/modules") modules; initramfs $(du -h "$out/initramfs.cpio" | cut -f1); store.img $(du -h --apparent-size "$out/store.img" | cut -f1)"

@@ -13,6 +13,7 @@ results=$out/results.jsonl
 scenarios=(
   "initramfs-to-nbd||reroot #1: stage;vm: new root up on /dev/nbd0;survivor;shutdown: / remounted read-only;/dev/nbd0 disconnected|reroot aborted;single user"
   "hook-fails|reroot_store=/dev/vdz|reroot aborted: hook:;vm: still on the first root;still running|vm: new root up"
+  "no-init|reroot_image=noinit.img|reroot aborted: init: no executable init;/etc/rc.reroot (abort);vm: still on the first root;still running|vm: new root up"
 )
 
 pass=0 failed=()
