@@ -13,9 +13,14 @@ fi
 [ "${#need[@]}" -eq 0 ] && exit 0
 sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 for i in 1 2 3 4 5; do
-  if ($sudo apt-get -o DPkg::Lock::Timeout=120 update -qq && DEBIAN_FRONTEND=noninteractive \
-      $sudo apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends \
-      qemu-system-x86 qemu-utils linux-image-amd64 busybox-static e2fsprogs cpio); then exit 0; fi
+  # A newer qemu-utils (backports) may already be installed: ask for qemu-system-x86's
+  # version of it explicitly, downgrading if need be.
+  if $sudo apt-get -o DPkg::Lock::Timeout=120 update -qq &&
+     v=$(apt-cache policy qemu-system-x86 | sed -n 's/^ *Candidate: //p') && [ -n "$v" ] &&
+     DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=120 install -y -qq \
+       --no-install-recommends --allow-downgrades \
+       "qemu-system-x86=$v" "qemu-system-common=$v" "qemu-utils=$v" \
+       linux-image-amd64 busybox-static e2fsprogs cpio; then exit 0; fi
   echo "vm/deps: apt failed; retry $i/5" >&2; sleep 15
 done
 exit 1
