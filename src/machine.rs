@@ -101,6 +101,10 @@ impl Flags {
                         }
                     }
                 }
+                // Linux passes kernel command-line words it does not know to init: `single`,
+                // `S` and `s` ask for single-user mode there (sysvinit's and systemd's
+                // reading).
+                _ if matches!(a.as_str(), "single" | "S" | "s") => f.single = true,
                 _ => warnings.push(format!("ignoring excess argument `{a}`")),
             }
         }
@@ -407,6 +411,14 @@ impl<K: Kernel> Init<K> {
         None
     }
 
+    /// Remove the first queued `r`; whether there was one.
+    fn take_request(&mut self, r: &Request) -> bool {
+        match self.requests.iter().position(|q| q == r) {
+            Some(i) => self.requests.remove(i).is_some(),
+            None => false,
+        }
+    }
+
     fn merge_action(&mut self, a: Action) {
         let merged = self.action.map_or(a, |old| old.merge(a));
         if self.action != Some(merged) {
@@ -648,7 +660,7 @@ impl<K: Kernel> Init<K> {
                 match self.wait_script(pid, None, interrupts_rc) {
                     // init.c leaves rc running during a reroot; when the reroot aborts, rc
                     // is still being waited for.
-                    ScriptEnd::Interrupted if self.requests.contains(&Request::Reroot) => {
+                    ScriptEnd::Interrupted if self.take_request(&Request::Reroot) => {
                         if let Some(s) = self.reroot() {
                             return s;
                         }

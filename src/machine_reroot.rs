@@ -90,15 +90,7 @@ impl<K: Kernel> Init<K> {
     /// carries on where it was) and the next state otherwise (single-user after a failure
     /// past the point of no return; on success this process is replaced).
     pub(super) fn reroot(&mut self) -> Option<State> {
-        let more = self
-            .requests
-            .iter()
-            .filter(|r| **r == Request::Reroot)
-            .count();
-        self.requests.retain(|r| *r != Request::Reroot);
-        if more > 0 {
-            tracing::info!("reroot: {more} further reroot request(s) merged into this one");
-        }
+        self.merge_reroot_requests("this one");
         let order = self.reroot_order();
         tracing::warn!("reroot requested ({order:?} order)");
         let dir = self.paths.reroot_dir.clone();
@@ -132,6 +124,7 @@ impl<K: Kernel> Init<K> {
                 }
             }
         }
+        self.merge_reroot_requests("this one");
         tracing::warn!("reroot: point of no return: stopping every process but the survivors");
         let t = self.k.now();
         self.revoke_ttys();
@@ -456,7 +449,22 @@ impl<K: Kernel> Init<K> {
                 );
             }
         }
+        self.merge_reroot_requests("the aborted one");
         tracing::error!("reroot aborted: {e}; the system keeps running");
+    }
+
+    /// Requests that came in before or during a reroot belong to it: one reroot answers
+    /// them all, and an aborted one is not retried by the requests queued while it ran.
+    fn merge_reroot_requests(&mut self, into: &str) {
+        let more = self
+            .requests
+            .iter()
+            .filter(|r| **r == Request::Reroot)
+            .count();
+        self.requests.retain(|r| *r != Request::Reroot);
+        if more > 0 {
+            tracing::info!("reroot: {more} further reroot request(s) merged into {into}");
+        }
     }
 
     /// The processes a reroot must not touch: those running a file from the staging area,
@@ -569,6 +577,25 @@ impl<K: Kernel> Init<K> {
             Err(e) => tracing::error!("shutdown: {e}; / stays read-write"),
         }
         self.k.sync();
+        // Survivors that run from elsewhere ('@' daemons) cannot outlive the root's storage:
+        // they may still look things up on / as they exit. They go before the hook takes the
+        // root's device away; the daemons running from the staging area go after it.
+        let outside: Vec<ProcInfo> = self
+            .survivors(&dir)
+            .into_iter()
+            .filter(|p| !p.exe.as_deref().is_some_and(|e| e.starts_with(&dir)))
+            .collect();
+        if !outside.is_empty() {
+            for p in &outside {
+                tracing::info!(
+                    "shutdown: stopping survivor {} ({}) before the hook: it runs from outside {}",
+                    p.pid,
+                    p.name,
+                    dir.display()
+                );
+            }
+            self.stop_processes(|p| p.exe.as_deref().is_some_and(|e| e.starts_with(&dir)));
+        }
         if let Some(hook) = reroot::trust_hook(&self.paths.rc_reroot).ok().flatten() {
             if let Err(e) = self.run_hook(&hook, "stop", &dir) {
                 tracing::warn!("shutdown: {e}");

@@ -5,6 +5,7 @@ use super::*;
 use crate::kernel::{MountSpec, ProcInfo, SwitchKind};
 
 const SURVIVOR: i32 = 50;
+const AT_SURVIVOR: i32 = 70;
 const SERVICE: i32 = 60;
 
 /// A root with a hook, a device holding a good new root, a survivor and a service.
@@ -476,6 +477,30 @@ fn a_storm_of_requests_makes_one_reroot() {
 }
 
 #[test]
+fn requests_during_a_failing_hook_do_not_retry_the_reroot() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    // Five more requests while the hook runs, then it fails (102), its abort phase is 103.
+    for _ in 0..5 {
+        init.k.signal(Sig::Reroot);
+    }
+    init.k.exit(102, Exited(1)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let prepares = init
+        .k
+        .actions()
+        .iter()
+        .filter(|c| phase(c).as_deref() == Some("prepare"))
+        .count();
+    assert_eq!(prepares, 1);
+    assert!(!init
+        .k
+        .actions()
+        .iter()
+        .any(|c| matches!(c, Call::SwitchRoot(_))));
+}
+
+#[test]
 fn kill_first_order_runs_the_hook_after_stopping_everything() {
     let rr = Rr::new();
     let mut k = rr.kernel(SwitchKind::Kernel);
@@ -544,6 +569,14 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
         k.set_mounted(Path::new(m));
     }
     k.set_mounted(&rr.staging).set_mounted(&rr.s("store"));
+    // An '@' survivor running from the root: stopped before the hook's stop phase.
+    k.add_process(ProcInfo {
+        pid: AT_SURVIVOR,
+        name: "qemu-nbd".into(),
+        exe: Some("/usr/bin/qemu-nbd".into()),
+        argv0: "@scratch".into(),
+        uid: 0,
+    });
     let mut init = multi_user(&rr.root, k);
     init.k.clear_calls();
     // rc.shutdown is 102, the hook's stop phase 103.
@@ -568,7 +601,7 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
     assert!(matches!(&a[0], Call::Spawn(s, 102) if s.argv.ends_with(&["reboot".into()])));
     assert_eq!(a[1], Call::Kill(KillTarget::Pid(SERVICE), KillSig::Term));
     assert_eq!(
-        a[2..8],
+        a[2..9],
         [
             Call::Sync,
             Call::LockMemory,
@@ -576,13 +609,14 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
             Call::Sync,
             Call::RemountRo("/".into()),
             Call::Sync,
+            Call::Kill(KillTarget::Pid(AT_SURVIVOR), KillSig::Term),
         ]
     );
     assert!(
-        matches!(&a[8], Call::Spawn(s, 103) if phase(&a[8]).as_deref() == Some("stop") && s.argv[1] == "autoboot")
+        matches!(&a[9], Call::Spawn(s, 103) if phase(&a[9]).as_deref() == Some("stop") && s.argv[1] == "autoboot")
     );
     assert_eq!(
-        a[9..],
+        a[10..],
         [
             Call::Kill(KillTarget::Pid(SURVIVOR), KillSig::Term),
             Call::Unmount(rr.s("store"), false),

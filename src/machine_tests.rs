@@ -625,6 +625,11 @@ fn flags_parse_like_getopt() {
         w,
         strs(&["unrecognized flag '-x'", "ignoring excess argument `extra`"])
     );
+    for word in ["single", "S", "s"] {
+        let (f, w) = Flags::parse(&strs(&[word]));
+        assert!(f.single && w.is_empty(), "{word}");
+    }
+    assert!(!Flags::parse(&strs(&["singles"])).0.single);
 }
 
 #[path = "machine_reroot_tests.rs"]

@@ -215,6 +215,10 @@ pub enum NewRootError {
     /// No entry of the init search list is an executable file inside the root.
     #[error("no executable init in the new root from `{0}`")]
     NoInit(String),
+    /// No entry is executable, but this one is a file without execute permission: a
+    /// separate error, because the fix differs (chmod, not install).
+    #[error("{0}: mode {1:04o}: not executable")]
+    NotExecutable(PathBuf, u32),
     /// The init is a script or dynamic program whose interpreter is missing in the root.
     #[error("{init}: interpreter {interpreter} is missing in the new root")]
     NoInterpreter {
@@ -260,7 +264,18 @@ pub fn check_new_root(root: &Path, search: &[PathBuf]) -> Result<PathBuf, NewRoo
             .collect::<Vec<_>>()
             .join(":")
     };
-    let (init, host) = find_init(root, search).ok_or_else(|| NewRootError::NoInit(list()))?;
+    let Some((init, host)) = find_init(root, search) else {
+        // Name the first candidate that is a file but lacks execute permission, if any.
+        let plain = search.iter().find_map(|p| {
+            let m = resolve_in_root(root, p)?.metadata().ok()?;
+            m.is_file()
+                .then(|| (p.clone(), m.permissions().mode() & 0o7777))
+        });
+        return Err(match plain {
+            Some((p, mode)) => NewRootError::NotExecutable(p, mode),
+            None => NewRootError::NoInit(list()),
+        });
+    };
     let interp = interpreter_of(&host).map_err(|e| NewRootError::Unreadable(init.clone(), e))?;
     if let Some(i) = interp {
         let found = resolve_in_root(root, Path::new(&i)).is_some_and(|h| h.is_file());
@@ -459,6 +474,14 @@ mod tests {
         ));
         fs::create_dir_all(r.join("sbin")).unwrap();
         fs::write(r.join("sbin/init"), "#!/bin/sh\nexec true\n").unwrap();
+        fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            check_new_root(r, &search),
+            Err(NewRootError::NotExecutable(
+                PathBuf::from("/sbin/init"),
+                0o644
+            ))
+        );
         fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(
             check_new_root(r, &search),

@@ -1,37 +1,108 @@
 #!/usr/bin/env bash
-# The VM tier: each scenario boots the images of build.sh, checks the console for the
-# markers of its documented end state, then checks the images on the host (check.sh).
+# The VM tier: each scenario boots the images of build.sh (run.sh), checks the console for
+# the markers of its documented end state, in order, then checks the images on the host
+# (check.sh: e2fsck -fn on every image, tokens, no I/O error or panic in the kernel log).
 # Writes per-scenario wall time and the reroot phase timings (JSON lines) to
-# target/vm/results.jsonl. On failure the serial transcript stays in target/vm/runs/NAME/.
+# target/vm/results.jsonl. On failure the transcripts stay in target/vm/runs/NAME/.
 # Usage: tests/vm/test.sh [SCENARIO...]    (default: all)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${VM_OUT:-$(cd "$here/../.." && pwd)/target/vm}
 results=$out/results.jsonl
 
-# name | kernel args | markers that must appear (;-separated) | markers that must not
+# name | kernel args | markers that must appear, in this order (;) | markers that must not
+# appear (;) | markers that must appear exactly N times (marker=N;) | "check-fails" when the
+# host check must fail (negative control)
+# The guest's /etc/rc (guest/rc) acts on vm_scenario; root= boots disk.img (/dev/vdb).
 scenarios=(
-  "initramfs-to-nbd||reroot #1: stage;vm: new root up on /dev/nbd0;survivor;shutdown: / remounted read-only;/dev/nbd0 disconnected|reroot aborted;single user"
-  "hook-fails|reroot_store=/dev/vdz|reroot aborted: hook:;vm: still on the first root;still running|vm: new root up"
-  "no-init|reroot_image=noinit.img|reroot aborted: init: no executable init;/etc/rc.reroot (abort);vm: still on the first root;still running|vm: new root up"
+  # 1. reinit as /init of an initramfs; the hook attaches NBD with a carried qemu-nbd.
+  "initramfs-to-nbd||vm: first root up on rootfs;reroot: /etc/rc.reroot (prepare);survivor;switch: the old root is the initramfs;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token;vm: survivors: [0-9];shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;single user|reroot #1:=1"
+  # 2. reinit as /sbin/init of an ext4 disk; the old root is unmounted after pivot_root.
+  "ext4-root|vm_scenario=ext4-root root=/dev/vdb|vm: first root up on /dev/vdb;reroot: /etc/rc.reroot (prepare);survivor;switch: pivot_root;switch: old root unmounted;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;old root held;single user|"
+  # 3. disk -> NBD -> disk: the daemon serving the NBD root survives the second reroot.
+  "a-b-a|vm_scenario=a-b-a root=/dev/vdb|vm: first root up on /dev/vdb;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);reroot: /etc/rc.reroot (prepare);survivor;switch: old root unmounted;reroot #2: stage;vm: new root up on /dev/vdb (reroot #2);served both reroots;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;daemons changed;still on the second root;old root held|reroot: /etc/rc.reroot (prepare)=2"
+  # 4. the hook exits non-zero (its store device does not exist).
+  "hook-fails|reroot_store=/dev/vdz|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);reroot aborted: hook:;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
+  # 5. the hook hangs: killed after reinit.hook_timeout (2 s here).
+  "hook-hangs|vm_scenario=hook-hangs|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);reroot aborted: hook: timed out after 2 s;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return;left a process behind|"
+  # 6. no hook at all: a plain reroot to a disk.
+  "no-hook|vm_scenario=no-hook|vm: first root up on rootfs;reroot: no /etc/rc.reroot;reroot #1: stage;vm: new root up on /dev/vdb (reroot #1);vm: survivors: none;reboot: Power down|reroot aborted;rc.reroot (prepare);single user|"
+  # 7. the target device never appears (vfs.mountroot.timeout=1).
+  "missing-device|vm_scenario=missing-device|reroot aborted: target: /dev/vdq: no such device;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
+  # 8. the new root has no init.
+  "no-init|reroot_image=noinit.img|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);nbd0: Disconnected due to user request;reroot aborted: init: no executable init;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
+  # 9. the new root's init is not executable.
+  "noexec-init|reroot_image=noexec.img|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);nbd0: Disconnected due to user request;reroot aborted: init: /sbin/init: mode 0644: not executable;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
+  # 10. a survivor keeps a file of the old root open for writing.
+  "busy-root|vm_scenario=busy-root root=/dev/vdb|vm: scratch daemon [0-9];survivor;old root held by;old root detached;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);shutdown: / remounted read-only;stopping survivor [0-9]* (qemu-nbd) before the hook;reroot: /etc/rc.reroot (stop);/dev/nbd0 disconnected;reboot: Power down|reroot aborted;switch: old root unmounted|"
+  # 11. ten reroot requests in about 100 ms: exactly one reroot.
+  "storm|vm_scenario=storm|vm: storm: 10 reroot requests;merged into this one;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);reboot: Power down|reroot #2;reroot aborted;requested during shutdown|reroot: /etc/rc.reroot (prepare)=1;reroot #1: stage=1;vm: new root up=1"
+  # 12. shutdown of a root on NBD with a writer busy: the daemon hears nothing before / is
+  #     read-only, then the hook disconnects it.
+  "shutdown-on-nbd|vm_scenario=shutdown-on-nbd|vm: new root up on /dev/nbd0 (reroot #1);vm: writer [0-9]* busy on /dev/nbd0;entering death_single;survivors run from /dev/reroot: stopping them last;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);/dev/nbd0 disconnected;power-off;reboot: Power down|reroot aborted;single user mode|"
+  # 13. single-user on an insecure console: a wrong password, then the right one.
+  "single-user|single|Enter root password;Login incorrect;vm: single-user shell uid 0;reboot: Power down|vm: first root up;entering runcom|Login incorrect=1"
+  # 14. getty on the serial line, killed from its own shell: init starts a new one.
+  # Negative control of the host checks: the NBD daemon is killed under the mounted root;
+  # check.sh must see the kernel's I/O errors (this scenario passes when the check fails).
+  "control-daemon-killed|vm_scenario=control-daemon-killed|vm: new root up on /dev/nbd0 (reroot #1);vm: killed the NBD daemon|reroot aborted||check-fails"
+  "getty|vm_scenario=getty|vm: getty on ttyS0;started /bin/getty;built-in shell (ash);vm: shell [0-9]* on /dev/ttyS0;started /bin/getty;built-in shell (ash);vm: shell [0-9]* on /dev/ttyS0;reboot: Power down|getty repeating too quickly|started /bin/getty=2"
 )
+
+# Console input (run.sh VM_INPUT): N <TAB> marker <TAB> text, typed once marker appeared N times.
+declare -A input=(
+  [single-user]=$'1\tPassword:\twrong-password\n2\tPassword:\treinit-vm\n1\t# \techo "vm: single-user shell uid $(id -u)"; /sbin/init 0'
+  [getty]=$'1\tbuilt-in shell (ash)\techo "vm: shell $$ on $(tty)"; kill -9 $$\n2\tbuilt-in shell (ash)\techo "vm: shell $$ on $(tty)"; /sbin/init 0'
+)
+
+# Scenario checks beyond markers.
+extra() {
+  case "$1" in
+    getty)  # two shells, two pids: the second getty is a new process
+      local pids; pids=$(sed -n 's/.*vm: shell \([0-9]*\) on .*/\1/p' "$2" | sort -u | wc -l)
+      [ "$pids" = 2 ] || echo "expected 2 distinct getty shells, saw $pids" ;;
+  esac
+}
 
 pass=0 failed=()
 : > "$results"
 for s in "${scenarios[@]}"; do
-  IFS='|' read -r name kargs want avoid <<< "$s"
+  IFS='|' read -r name kargs want avoid counts expect <<< "$s"
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
   t0=$(date +%s%N)
-  "$here/run.sh" "$name" $kargs > /dev/null 2>&1
+  inp=
+  if [ -n "${input[$name]:-}" ]; then
+    inp=$out/$name.input
+    printf '%s\n' "${input[$name]}" > "$inp"
+  fi
+  VM_INPUT=$inp "$here/run.sh" "$name" $kargs > /dev/null 2>&1
   rc=$?
   log=$out/runs/$name/serial.log
   why=()
   [ "$rc" = 0 ] || why+=("qemu exited $rc")
+  # Markers in order: each must appear on a line after the previous one's.
   IFS=';' read -ra ws <<< "$want"
-  for w in "${ws[@]}"; do grep -qF -- "$w" "$log" || why+=("missing: $w"); done
+  at=0
+  for w in "${ws[@]}"; do
+    n=$(tail -n +"$((at + 1))" "$log" | grep -n -- "$w" | head -n 1 | cut -d: -f1)
+    if [ -z "$n" ]; then
+      if grep -q -- "$w" "$log"; then why+=("out of order: $w"); else why+=("missing: $w"); fi
+    else
+      at=$((at + n))
+    fi
+  done
   IFS=';' read -ra as <<< "$avoid"
-  for a in "${as[@]}"; do [ -z "$a" ] || ! grep -qF -- "$a" "$log" || why+=("unexpected: $a"); done
-  if ! "$here/check.sh" "$name" > "$out/runs/$name/check.txt" 2>&1; then
+  for a in "${as[@]}"; do [ -z "$a" ] || ! grep -q -- "$a" "$log" || why+=("unexpected: $a"); done
+  IFS=';' read -ra cs <<< "$counts"
+  for c in "${cs[@]}"; do
+    [ -n "$c" ] || continue
+    got=$(grep -c -- "${c%=*}" "$log")
+    [ "$got" = "${c##*=}" ] || why+=("'${c%=*}' seen $got times, want ${c##*=}")
+  done
+  e=$(extra "$name" "$log"); [ -z "$e" ] || why+=("$e")
+  if "$here/check.sh" "$name" > "$out/runs/$name/check.txt" 2>&1; then
+    [ "$expect" != check-fails ] || why+=("host check passed; it must catch the killed daemon")
+  elif [ "$expect" != check-fails ]; then
     why+=("host check: $(grep -v ' clean$\| is in the image$' "$out/runs/$name/check.txt" | head -n 3 | tr '\n' ' ')")
   fi
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -40,9 +111,9 @@ for s in "${scenarios[@]}"; do
   printf '{"scenario":"%s","ok":%s,"wall_ms":%d,"phases":{%s}}\n' \
     "$name" "$([ ${#why[@]} = 0 ] && echo true || echo false)" "$ms" "$timings" >> "$results"
   if [ ${#why[@]} = 0 ]; then
-    pass=$((pass + 1)); printf 'vm: %-20s ok    %5d ms\n' "$name" "$ms"
+    pass=$((pass + 1)); printf 'vm: %-18s ok    %6d ms\n' "$name" "$ms"
   else
-    failed+=("$name"); printf 'vm: %-20s FAIL  %5d ms: %s (transcript: %s)\n' "$name" "$ms" "${why[*]}" "$log"
+    failed+=("$name"); printf 'vm: %-18s FAIL  %6d ms: %s (transcript: %s)\n' "$name" "$ms" "${why[*]}" "$log"
   fi
 done
 echo "vm: ${pass} passed, ${#failed[@]} failed"
