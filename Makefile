@@ -3,7 +3,11 @@
 #   make            static release binary: target/$(HOST)/release/reinit
 #   make test       every test tier: unit, namespace, VM (needs root and tests/vm/deps.sh)
 #   make check      fmt + clippy (-D warnings) + test
-#   make install    install as $(DESTDIR)$(PREFIX)/sbin/init, keeping the old one as init.bak
+#   make install    install as $(DESTDIR)$(PREFIX)/sbin/init, keeping the old one as init.bak,
+#                   and the manual page reinit.8 in $(DESTDIR)$(MANDIR)
+#   make static-check  the release binary is static (no PT_INTERP); on FreeBSD also branded
+#                   FreeBSD (ELF OS/ABI and the .note.tag ABI note)
+#   make man-lint   mandoc -T lint on reinit.8
 #   make freebsd    FreeBSD gate: type-check + link x86_64, type-check aarch64
 #   make demo       the main job in one command: install what the VM needs, build, boot a VM
 #                   whose initramfs reroots onto an NBD root started by /etc/rc.reroot
@@ -12,6 +16,7 @@
 CARGO   ?= cargo
 PREFIX  ?= /
 SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= /usr/share/man/man8
 HOST    != rustc -vV | sed -n 's/^host: //p'
 STATIC  = -C target-feature=+crt-static
 BIN     = target/$(HOST)/release/reinit
@@ -21,6 +26,20 @@ all: build
 build:
 	RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(HOST)
 	@file $(BIN) 2>/dev/null || true
+	@$(MAKE) static-check
+
+# PID 1 is copied into RAM and re-executed at every reroot: it must not need a loader.
+static-check:
+	@if readelf -l $(BIN) | grep -q 'Requesting program interpreter'; then \
+		echo "$(BIN) is dynamically linked (PT_INTERP); build with $(STATIC)"; exit 1; fi
+	@if [ "`uname -s`" = FreeBSD ]; then \
+		readelf -h $(BIN) | grep -q 'OS/ABI:.*FreeBSD' || { echo "$(BIN): ELF OS/ABI is not FreeBSD"; exit 1; }; \
+		readelf -n $(BIN) | grep -q 'FreeBSD' || { echo "$(BIN): no FreeBSD ABI note"; exit 1; }; \
+	fi
+	@echo "$(BIN): static, no PT_INTERP"
+
+man-lint:
+	mandoc -T lint -W warning reinit.8
 
 # Tests run the static binary as PID 1 inside a chroot, so they are built static too.
 test: test-unit test-vm
@@ -43,6 +62,8 @@ install: build
 	if [ -e $(DESTDIR)$(SBINDIR)/init ]; then cp -p $(DESTDIR)$(SBINDIR)/init $(DESTDIR)$(SBINDIR)/init.bak; fi
 	install -m 555 $(BIN) $(DESTDIR)$(SBINDIR)/init.new
 	mv -f $(DESTDIR)$(SBINDIR)/init.new $(DESTDIR)$(SBINDIR)/init
+	install -d $(DESTDIR)$(MANDIR)
+	install -m 444 reinit.8 $(DESTDIR)$(MANDIR)/reinit.8
 
 freebsd:
 	bash .ci/freebsd.sh all
@@ -57,4 +78,4 @@ demo:
 clean:
 	$(CARGO) clean
 
-.PHONY: all build test test-unit test-vm lint check install freebsd demo clean
+.PHONY: all build static-check man-lint test test-unit test-vm lint check install freebsd demo clean

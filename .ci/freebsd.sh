@@ -2,6 +2,7 @@
 # FreeBSD cross gate, run on a Debian 12 host with registry packages only (apt, PyPI, crates.io):
 #   x86_64-unknown-freebsd:  check, clippy -D warnings, release build (link), test binaries link
 #   aarch64-unknown-freebsd: check (type-check only)
+#   x86_64-unknown-freebsd with +crt-static (the native FreeBSD build): check (type-check only)
 #   verify: the x86_64 release binary is a dynamic FreeBSD ELF that needs only libc/libthr.
 #
 # Usage: bash .ci/freebsd.sh [setup|check|clippy|build|test-build|verify|all]   (default: all)
@@ -146,4 +147,10 @@ case "$MODE" in build|all) run "build $X (release, link)" build ;; esac
 case "$MODE" in test-build|all) run "test-build $X" cargo test --no-run "${BS[@]}" -Zpanic-abort-tests --target "$X" --locked ;; esac
 case "$MODE" in verify|all) run "verify $X" verify ;; esac
 case "$MODE" in check|all) run "check $A" cargo check "${BS[@]}" --target "$A" --locked ;; esac
+# The static build (the one `make` does on FreeBSD) takes other cfg paths (libcrypt linked, not
+# dlopened): type-check it too, in its own target dir (std is rebuilt for other flags). zig
+# has no FreeBSD static libc, so it cannot be linked here.
+case "$MODE" in check|all) run "check $X (crt-static)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/static" \
+  CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo check "${BS[@]}" --target "$X" --locked --all-targets -Zpanic-abort-tests ;; esac
 echo "freebsd.sh: $MODE passed in $SECONDS s"

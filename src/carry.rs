@@ -318,6 +318,21 @@ pub fn carry(program: &str, dest: &Path) -> Result<Carried, CarryError> {
 
 /// [`carry`] with explicit system directories.
 pub fn carry_with(program: &str, dest: &Path, system: &[PathBuf]) -> Result<Carried, CarryError> {
+    carry_rooted(program, dest, system, Path::new("/"))
+}
+
+/// [`carry_with`] for a program of a system tree mounted at `root`: its ELF interpreter and
+/// absolute library names are read under `root`, as are `system` (given as seen from inside
+/// the tree).
+pub fn carry_rooted(
+    program: &str,
+    dest: &Path,
+    system: &[PathBuf],
+    root: &Path,
+) -> Result<Carried, CarryError> {
+    let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+    let system: Vec<PathBuf> = system.iter().map(|d| inside(d)).collect();
+    let system = &system[..];
     let src = find_program(program)?;
     let name = src
         .file_name()
@@ -338,6 +353,11 @@ pub fn carry_with(program: &str, dest: &Path, system: &[PathBuf]) -> Result<Carr
         }
         let by_obj = read_object(&by)?;
         let path = find_library(&lib, &by, &by_obj, want, system)?;
+        let path = if lib.contains('/') {
+            inside(&path)
+        } else {
+            path
+        };
         let obj = read_object(&path)?;
         queue.extend(obj.needed.iter().map(|n| (path.clone(), n.clone())));
         found.insert(lib, path);
@@ -369,7 +389,7 @@ pub fn carry_with(program: &str, dest: &Path, system: &[PathBuf]) -> Result<Carr
                 .map(PathBuf::from)
                 .unwrap_or_default();
             let copy = dir.join(file);
-            install(Path::new(interp), &copy)?;
+            install(&inside(Path::new(interp)), &copy)?;
             Some(copy)
         }
         None => None,

@@ -260,12 +260,10 @@ impl<K: Kernel> Init<K> {
         let mut env = pid1_env();
         let dynamic = reroot::interpreter_of(&exe).map_err(copy_err)?.is_some();
         let (path, mut argv) = if dynamic {
-            let carried = crate::carry::carry_with(
-                &exe.display().to_string(),
-                dir,
-                &crate::carry::system_dirs(),
-            )
-            .map_err(|e| copy_err(e.to_string()))?;
+            let (root, system) = self.k.library_paths();
+            let carried =
+                crate::carry::carry_rooted(&exe.display().to_string(), dir, &system, &root)
+                    .map_err(|e| copy_err(e.to_string()))?;
             let (path, argv, extra) = carried.invocation();
             env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
             env.extend(extra);
@@ -310,7 +308,16 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Run `/etc/rc.reroot autoboot` with `REROOT_PHASE=phase`, bounded by the hook timeout.
+    /// A hook that never mentions `REROOT_PHASE` (nbd-init's) only knows how to prepare: its
+    /// `abort` and `stop` phases are skipped rather than attaching the devices again.
     fn run_hook(&mut self, hook: &Path, phase: &str, dir: &Path) -> Result<(), RerootError> {
+        if phase != "prepare" && !reroot::hook_knows_phases(hook) {
+            tracing::info!(
+                "reroot: {} does not read REROOT_PHASE (nbd-init style): no {phase} phase",
+                hook.display()
+            );
+            return Ok(());
+        }
         let mut env = config::script_env();
         env.push(("REROOT_DIR".into(), dir.display().to_string()));
         env.push(("REROOT_PHASE".into(), phase.into()));
@@ -323,7 +330,13 @@ impl<K: Kernel> Init<K> {
         match end {
             ScriptEnd::Done(s) if s.success() => Ok(()),
             ScriptEnd::TimedOut(pid) => {
-                if let Err(e) = self.k.kill(KillTarget::Pid(pid), KillSig::Kill) {
+                // The hook leads its own session: its process group goes with it (a daemon
+                // it started has left the group if it called setsid, as daemon(3) does).
+                let killed = self
+                    .k
+                    .kill(KillTarget::Group(pid), KillSig::Kill)
+                    .or_else(|_| self.k.kill(KillTarget::Pid(pid), KillSig::Kill));
+                if let Err(e) = killed {
                     tracing::warn!("{e}");
                 }
                 Err(RerootError::HookTimedOut(timeout.as_secs()))

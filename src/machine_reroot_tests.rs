@@ -20,7 +20,7 @@ impl Rr {
         let root = Root::new();
         root.write(
             "etc/rc.reroot",
-            "#!/bin/sh\nkenv vfs.root.mountfrom=ufs:/dev/ada0\n",
+            "#!/bin/sh\n[ \"$REROOT_PHASE\" = prepare ] && kenv vfs.root.mountfrom=ufs:/dev/ada0\n",
             0o755,
         );
         // The new root: an init script, its interpreter, /dev.
@@ -110,13 +110,13 @@ fn phase(c: &Call) -> Option<String> {
 fn assert_aborted(what: &str, rr: &Rr, init: &Init<FakeKernel>) {
     assert_eq!(init.state(), State::MultiUser, "{what}");
     assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)], "{what}");
-    // Only the timed-out hook itself may be killed.
+    // Only the timed-out hook itself (its process group) may be killed.
     let kills: Vec<&Call> = init
         .k
         .calls()
         .iter()
         .filter(|c| matches!(c, Call::Kill(..) | Call::Revoke(_) | Call::Exec(..)))
-        .filter(|c| **c != Call::Kill(KillTarget::Pid(102), KillSig::Kill))
+        .filter(|c| **c != Call::Kill(KillTarget::Group(102), KillSig::Kill))
         .collect();
     assert!(
         kills.is_empty(),
@@ -561,6 +561,140 @@ fn a_dynamic_init_carries_its_loader_and_execs_through_it() {
     assert!(carried.join("libc.so.6").is_file());
 }
 
+/// Build with the host's cc an ELF object shaped like a FreeBSD one: `args` name the
+/// run-time linker and the libraries by their FreeBSD names.
+fn cc(out: &Path, args: &[&str]) {
+    let src = out.with_extension("c");
+    fs::write(&src, "void _start(void) {}\n").unwrap();
+    let st = std::process::Command::new("cc")
+        .args(["-nostdlib", "-fPIC", "-o"])
+        .arg(out)
+        .arg(&src)
+        .args(args)
+        .status()
+        .expect("cc (the host C compiler) is needed to build the FreeBSD-shaped objects");
+    assert!(st.success(), "cc {args:?}");
+}
+
+#[test]
+fn a_dynamic_freebsd_init_carries_ld_elf_and_its_libraries() {
+    let rr = Rr::new();
+    // A FreeBSD tree: /libexec/ld-elf.so.1, /lib/libc.so.7, /lib/libthr.so.3 (which needs
+    // libc), and reinit linked against them as the dynamic FreeBSD build is.
+    let sys = rr.root.p("fbsd");
+    fs::create_dir_all(sys.join("libexec")).unwrap();
+    fs::create_dir_all(sys.join("lib")).unwrap();
+    let lib = sys.join("lib");
+    let l = lib.to_str().unwrap();
+    cc(
+        &sys.join("libexec/ld-elf.so.1"),
+        &["-shared", "-Wl,-soname,ld-elf.so.1"],
+    );
+    cc(
+        &lib.join("libc.so.7"),
+        &["-shared", "-Wl,-soname,libc.so.7"],
+    );
+    cc(
+        &lib.join("libthr.so.3"),
+        &[
+            "-shared",
+            "-Wl,-soname,libthr.so.3",
+            "-Wl,--no-as-needed",
+            "-L",
+            l,
+            "-l:libc.so.7",
+        ],
+    );
+    let exe = rr.root.p("boot/reinit-dynamic");
+    cc(
+        &exe,
+        &[
+            "-Wl,--dynamic-linker=/libexec/ld-elf.so.1",
+            "-Wl,--no-as-needed",
+            "-L",
+            l,
+            "-l:libthr.so.3",
+            "-l:libc.so.7",
+        ],
+    );
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_self_exe(&exe)
+        .set_libraries(&sys, &["/lib", "/usr/lib"]);
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let carried = rr.s("reinit-dynamic");
+    let exec = init
+        .k
+        .actions()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::Exec(p, argv) => Some((p, argv)),
+            _ => None,
+        })
+        .unwrap();
+    // ld-elf.so.1 takes the program as its argument and the libraries from LD_LIBRARY_PATH.
+    assert_eq!(exec.0, carried.join("ld-elf.so.1"));
+    assert_eq!(
+        exec.1,
+        strs(&[
+            carried.join("ld-elf.so.1").to_str().unwrap(),
+            carried.join("reinit-dynamic").to_str().unwrap(),
+            "-r"
+        ])
+    );
+    assert!(
+        init.k.exec_envs()[0].contains(&("LD_LIBRARY_PATH".into(), carried.display().to_string()))
+    );
+    for f in ["ld-elf.so.1", "libc.so.7", "libthr.so.3", "reinit-dynamic"] {
+        assert!(carried.join(f).is_file(), "{f} was not carried");
+    }
+    // The whole FreeBSD sequence ran: the trampoline's exec failing here (fake), phase two
+    // went on in this process and asked the kernel to reroot.
+    assert!(init
+        .k
+        .actions()
+        .iter()
+        .any(|c| matches!(c, Call::SwitchRoot(None))));
+}
+
+#[test]
+fn a_dynamic_freebsd_init_without_its_libraries_aborts_the_reroot() {
+    // Negative control: the same program with libthr missing from the tree: nothing is
+    // stopped, the reroot aborts at the copy.
+    let rr = Rr::new();
+    let sys = rr.root.p("fbsd");
+    fs::create_dir_all(sys.join("libexec")).unwrap();
+    fs::create_dir_all(sys.join("lib")).unwrap();
+    let lib = sys.join("lib");
+    cc(
+        &sys.join("libexec/ld-elf.so.1"),
+        &["-shared", "-Wl,-soname,ld-elf.so.1"],
+    );
+    cc(
+        &lib.join("libthr.so.3"),
+        &["-shared", "-Wl,-soname,libthr.so.3"],
+    );
+    let exe = rr.root.p("boot/reinit-dynamic");
+    cc(
+        &exe,
+        &[
+            "-Wl,--dynamic-linker=/libexec/ld-elf.so.1",
+            "-Wl,--no-as-needed",
+            "-L",
+            lib.to_str().unwrap(),
+            "-l:libthr.so.3",
+        ],
+    );
+    fs::remove_file(lib.join("libthr.so.3")).unwrap();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    k.set_self_exe(&exe)
+        .set_libraries(&sys, &["/lib", "/usr/lib"]);
+    let mut init = rr.booted(k);
+    init.transition(State::MultiUser);
+    assert_aborted("missing libthr", &rr, &init);
+}
+
 #[test]
 fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
     let rr = Rr::new();
@@ -741,11 +875,23 @@ fn an_nbd_init_hook_that_connects_nothing_aborts() {
     let rr = Rr::new();
     nbd_init_tree(&rr, "nbd_devs=0\nnbd_0_server=down 1\n");
     let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::Kernel));
-    // prepare fails (exit 1); the abort phase runs it again (it fails again: logged).
+    // prepare fails (exit 1). The hook never reads REROOT_PHASE, so it gets no abort phase:
+    // it would only try to connect again.
     init.k
         .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
     init.transition(State::MultiUser);
     assert_aborted("nbd-init hook", &rr, &init);
+    assert_eq!(
+        fs::read_to_string(rr.s("nbd.log")).unwrap(),
+        "/dev/reroot/nbd-client down 1\n"
+    );
+    let hooks = init
+        .k
+        .actions()
+        .iter()
+        .filter(|c| phase(c).is_some())
+        .count();
+    assert_eq!(hooks, 1);
 }
 
 #[test]
@@ -876,6 +1022,155 @@ fn the_shipped_freebsd_hook_attaches_then_aborts_cleanly() {
     );
     // The staging area holds files, but nothing runs from it: it was unmounted.
     assert_aborted("shipped hook", &rr, &init);
+}
+
+/// The shipped FreeBSD hook's tree with stand-ins for kenv (-q, -u), kldstat/kldload,
+/// `/sbin/init carry` and the iSCSI tools; `connects` says whether the session comes up.
+fn shipped_hook_tree(rr: &Rr, kenv: &str, connects: bool) {
+    nbd_init_tree(rr, kenv);
+    rr.root.write(
+        "bin/kenv",
+        "#!/bin/sh
+[ \"$1\" = -q ] && shift
+case \"$1\" in
+         -u) echo \"kenv -u $2\" >> /dev/reroot/tools.log ;;
+         *=*) echo \"$1\" >> /kenv.store ;;
+         *) v=$(grep \"^$1=\" /kenv.store | tail -n 1); [ -n \"$v\" ] || exit 1; echo \"${v#*=}\" ;;
+esac
+",
+        0o755,
+    );
+    let state = if connects {
+        "Connected: da1"
+    } else {
+        "Waiting for iscsid(8)"
+    };
+    for (name, body) in [
+        ("pgrep", "echo 4242".to_owned()),
+        ("kldstat", "exit 1".to_owned()),
+        (
+            "kldload",
+            "echo \"kldload $*\" >> /dev/reroot/tools.log".to_owned(),
+        ),
+        (
+            "ggatec",
+            "echo \"ggatec $*\" >> /dev/reroot/tools.log".to_owned(),
+        ),
+        // `init carry --to DIR PROGRAM` prints the command of the carried copy.
+        ("init", "echo \"/sbin/carried-${4##*/}\"".to_owned()),
+        (
+            "carried-iscsid",
+            "echo \"iscsid $*\" >> /dev/reroot/tools.log".to_owned(),
+        ),
+        (
+            "carried-iscsictl",
+            format!(
+                "case \"$1\" in -L) echo \"iqn.2026-11.org.example:root 192.0.2.40 {state}\" ;;
+                 *) echo \"iscsictl $*\" >> /dev/reroot/tools.log ;; esac"
+            ),
+        ),
+    ] {
+        rr.root.write(
+            &format!("sbin/{name}"),
+            &format!("#!/bin/sh\n{body}\n"),
+            0o755,
+        );
+    }
+    for applet in ["rm", "kill", "sleep"] {
+        let _ = std::os::unix::fs::symlink("busybox", rr.root.p("bin").join(applet));
+    }
+    rr.root
+        .write("etc/rc.reroot", include_str!("../etc/rc.reroot"), 0o755);
+}
+
+/// The iSCSI keys; the new root is the test's device (it stands for /dev/da1p2).
+fn iscsi_kenv(rr: &Rr) -> String {
+    format!(
+        "reroot_iscsi_target=iqn.2026-11.org.example:root\nreroot_iscsi_portal=192.0.2.40\n\
+         reroot_iscsi_timeout=1\nreroot_mountfrom=ufs:{}\n",
+        rr.device.display()
+    )
+}
+
+#[test]
+fn the_shipped_freebsd_hook_attaches_iscsi_and_reroots() {
+    let rr = Rr::new();
+    shipped_hook_tree(&rr, &iscsi_kenv(&rr), true);
+    let k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    let mut init = rr.booted(k);
+    // The hook (102) and rc.shutdown (103) run for real.
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
+    init.transition(State::MultiUser);
+    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    assert_eq!(
+        tools,
+        "kldload iscsi\niscsid -P /dev/reroot/iscsid.pid\n\
+         iscsictl -A -p 192.0.2.40 -t iqn.2026-11.org.example:root\n"
+    );
+    assert_eq!(
+        init.k.kenv("vfs.root.mountfrom").as_deref(),
+        Some(format!("ufs:{}", rr.device.display()).as_str())
+    );
+    assert!(init
+        .k
+        .actions()
+        .iter()
+        .any(|c| matches!(c, Call::SwitchRoot(None))));
+}
+
+#[test]
+fn the_shipped_freebsd_hook_aborts_when_iscsi_does_not_connect() {
+    // Negative control of the test above: the session never connects.
+    let rr = Rr::new();
+    shipped_hook_tree(&rr, &iscsi_kenv(&rr), false);
+    let k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    let mut init = rr.booted(k);
+    // prepare (102) fails, abort (103) runs; both for real.
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
+    init.transition(State::MultiUser);
+    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    assert!(
+        tools.ends_with(
+            "iscsictl -A -p 192.0.2.40 -t iqn.2026-11.org.example:root\n\
+             iscsictl -R -t iqn.2026-11.org.example:root\n\
+             iscsictl -R -t iqn.2026-11.org.example:root\n"
+        ),
+        "{tools}"
+    );
+    assert_aborted("iSCSI down", &rr, &init);
+}
+
+#[test]
+fn the_shipped_freebsd_hook_livecd_flow_clears_init_script_and_chroot() {
+    // boot/loader.conf.livecd: nothing to attach, a preloaded image as the new root.
+    let rr = Rr::new();
+    // The test's device stands for /dev/md1.
+    shipped_hook_tree(
+        &rr,
+        &format!(
+            "reroot_unset=init_script init_chroot\nreroot_mountfrom=ufs:{}\n",
+            rr.device.display()
+        ),
+        true,
+    );
+    let k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    let mut init = rr.booted(k);
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
+    init.transition(State::MultiUser);
+    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    assert_eq!(tools, "kenv -u init_script\nkenv -u init_chroot\n");
+    assert_eq!(
+        init.k.kenv("vfs.root.mountfrom"),
+        Some(format!("ufs:{}", rr.device.display()))
+    );
+    assert!(init
+        .k
+        .actions()
+        .iter()
+        .any(|c| matches!(c, Call::SwitchRoot(None))));
 }
 
 #[test]

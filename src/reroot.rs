@@ -209,6 +209,16 @@ pub fn find_init(root: &Path, search: &[PathBuf]) -> Option<(PathBuf, PathBuf)> 
     })
 }
 
+/// Whether a hook reads `REROOT_PHASE` (so it has `abort` and `stop` phases). An unreadable
+/// hook counts as phase-aware: running it fails loudly, which is better than skipping it.
+#[must_use]
+pub fn hook_knows_phases(hook: &Path) -> bool {
+    std::fs::read(hook).map_or(true, |b| {
+        b.windows(b"REROOT_PHASE".len())
+            .any(|w| w == b"REROOT_PHASE")
+    })
+}
+
 /// Why a mounted new root cannot be switched to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NewRootError {

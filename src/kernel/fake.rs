@@ -131,6 +131,8 @@ pub struct FakeKernel {
     devices: HashMap<String, PathBuf>,
     switch_kind: Option<SwitchKind>,
     self_exe: Option<PathBuf>,
+    libraries: Option<(PathBuf, Vec<PathBuf>)>,
+    exec_envs: Vec<Vec<(String, String)>>,
     /// Run spawned programs for real, chrooted here (see [`FakeKernel::run_spawns_in`]).
     chroot: Option<PathBuf>,
     /// How many more spawns run for real.
@@ -299,6 +301,19 @@ impl FakeKernel {
         self
     }
 
+    /// Let the platform's libraries live in `root` (e.g. a FreeBSD tree on a Linux test
+    /// host), in these directories of it.
+    pub fn set_libraries(&mut self, root: &Path, dirs: &[&str]) -> &mut Self {
+        self.libraries = Some((root.to_path_buf(), dirs.iter().map(PathBuf::from).collect()));
+        self
+    }
+
+    /// The environment of every exec, in order.
+    #[must_use]
+    pub fn exec_envs(&self) -> &[Vec<(String, String)>] {
+        &self.exec_envs
+    }
+
     fn result(
         &mut self,
         kind: CallKind,
@@ -443,7 +458,8 @@ impl Kernel for FakeKernel {
             return Err(KernelError::new("kill", None, e));
         }
         match target {
-            KillTarget::Pid(pid) => {
+            // The fake has no process groups: a group is its leader.
+            KillTarget::Pid(pid) | KillTarget::Group(pid) => {
                 if !self.live.contains(&pid) && !self.others.contains_key(&pid) {
                     return Err(KernelError::new("kill", None, Errno::ESRCH));
                 }
@@ -507,9 +523,10 @@ impl Kernel for FakeKernel {
         }
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String], _env: &[(String, String)]) -> KernelError {
+    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
         self.calls
             .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
+        self.exec_envs.push(env.to_vec());
         let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
         KernelError::new("execve", Some(path), errno)
     }
@@ -580,6 +597,12 @@ impl Kernel for FakeKernel {
         self.self_exe
             .clone()
             .unwrap_or_else(|| PathBuf::from("/sbin/init"))
+    }
+
+    fn library_paths(&self) -> (PathBuf, Vec<PathBuf>) {
+        self.libraries
+            .clone()
+            .unwrap_or_else(|| (PathBuf::from("/"), crate::carry::system_dirs()))
     }
 
     fn switch_kind(&self) -> SwitchKind {

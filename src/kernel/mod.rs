@@ -150,6 +150,8 @@ pub enum KillTarget {
     Pid(Pid),
     /// `kill(-1, ...)`: every process PID 1 may signal, except PID 1 itself.
     All,
+    /// `kill(-pgid, ...)`: a process group (a child started in its own session leads one).
+    Group(Pid),
 }
 
 /// How a child changed state, as `waitpid` reports it.
@@ -387,6 +389,12 @@ pub trait Kernel {
     /// The path of the running executable (to start internal helpers such as `sulogin`, and
     /// to copy into the staging area at a reroot).
     fn self_exe(&self) -> PathBuf;
+
+    /// Where the dynamic linker finds libraries: the root its absolute paths are read from
+    /// (the interpreter too) and the system directories inside it.
+    fn library_paths(&self) -> (PathBuf, Vec<PathBuf>) {
+        (PathBuf::from("/"), crate::carry::system_dirs())
+    }
 
     // ---- reroot
 

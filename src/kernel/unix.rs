@@ -293,6 +293,7 @@ pub fn kill(target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
     let pid = match target {
         KillTarget::Pid(p) => p,
         KillTarget::All => -1,
+        KillTarget::Group(g) => -g,
     };
     let signal = Signal::try_from(sig.number()).map_err(|e| KernelError::new("kill", None, e))?;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
