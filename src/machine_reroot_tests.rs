@@ -576,47 +576,54 @@ fn cc(out: &Path, args: &[&str]) {
     assert!(st.success(), "cc {args:?}");
 }
 
-#[test]
-fn a_dynamic_freebsd_init_carries_ld_elf_and_its_libraries() {
-    let rr = Rr::new();
-    // A FreeBSD tree: /libexec/ld-elf.so.1, /lib/libc.so.7, /lib/libthr.so.3 (which needs
-    // libc), and reinit linked against them as the dynamic FreeBSD build is.
+/// A FreeBSD-shaped tree in the test root: /libexec/ld-elf.so.1, /lib/libc.so.7,
+/// /lib/libthr.so.3 (which needs libc), and reinit linked against them as the dynamic
+/// FreeBSD build is. Returns the tree and the program.
+fn freebsd_tree(rr: &Rr) -> (PathBuf, PathBuf) {
     let sys = rr.root.p("fbsd");
-    fs::create_dir_all(sys.join("libexec")).unwrap();
-    fs::create_dir_all(sys.join("lib")).unwrap();
     let lib = sys.join("lib");
+    fs::create_dir_all(sys.join("libexec")).unwrap();
+    fs::create_dir_all(&lib).unwrap();
     let l = lib.to_str().unwrap();
+    let so = |soname: &str| format!("-Wl,-soname,{soname}");
     cc(
         &sys.join("libexec/ld-elf.so.1"),
-        &["-shared", "-Wl,-soname,ld-elf.so.1"],
+        &["-shared", &so("ld-elf.so.1")],
     );
-    cc(
-        &lib.join("libc.so.7"),
-        &["-shared", "-Wl,-soname,libc.so.7"],
-    );
+    cc(&lib.join("libc.so.7"), &["-shared", &so("libc.so.7")]);
+    // --no-as-needed first: every library named after it is recorded as DT_NEEDED.
+    let needs_libc = ["-Wl,--no-as-needed", "-L", l, "-l:libc.so.7"];
     cc(
         &lib.join("libthr.so.3"),
-        &[
-            "-shared",
-            "-Wl,-soname,libthr.so.3",
-            "-Wl,--no-as-needed",
-            "-L",
-            l,
-            "-l:libc.so.7",
-        ],
+        &[&["-shared", &so("libthr.so.3")][..], &needs_libc[..]].concat(),
     );
     let exe = rr.root.p("boot/reinit-dynamic");
     cc(
         &exe,
         &[
-            "-Wl,--dynamic-linker=/libexec/ld-elf.so.1",
-            "-Wl,--no-as-needed",
-            "-L",
-            l,
-            "-l:libthr.so.3",
-            "-l:libc.so.7",
-        ],
+            &needs_libc[..],
+            &[
+                "-Wl,--dynamic-linker=/libexec/ld-elf.so.1",
+                "-l:libthr.so.3",
+            ][..],
+        ]
+        .concat(),
     );
+    (sys, exe)
+}
+
+/// Whether the kernel was asked to switch (FreeBSD's `reboot(RB_REROOT)`).
+fn switched(init: &Init<FakeKernel>) -> bool {
+    init.k
+        .actions()
+        .iter()
+        .any(|c| matches!(c, Call::SwitchRoot(None)))
+}
+
+#[test]
+fn a_dynamic_freebsd_init_carries_ld_elf_and_its_libraries() {
+    let rr = Rr::new();
+    let (sys, exe) = freebsd_tree(&rr);
     let mut k = rr.kernel(SwitchKind::Kernel);
     k.set_self_exe(&exe)
         .set_libraries(&sys, &["/lib", "/usr/lib"]);
@@ -647,52 +654,33 @@ fn a_dynamic_freebsd_init_carries_ld_elf_and_its_libraries() {
         init.k.exec_envs()[0].contains(&("LD_LIBRARY_PATH".into(), carried.display().to_string()))
     );
     for f in ["ld-elf.so.1", "libc.so.7", "libthr.so.3", "reinit-dynamic"] {
-        assert!(carried.join(f).is_file(), "{f} was not carried");
+        assert!(
+            carried.join(f).is_file(),
+            "{f} was not carried: {:?}",
+            fs::read_dir(&carried).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        );
     }
     // The whole FreeBSD sequence ran: the trampoline's exec failing here (fake), phase two
     // went on in this process and asked the kernel to reroot.
-    assert!(init
-        .k
-        .actions()
-        .iter()
-        .any(|c| matches!(c, Call::SwitchRoot(None))));
+    assert!(switched(&init));
 }
 
 #[test]
 fn a_dynamic_freebsd_init_without_its_libraries_aborts_the_reroot() {
-    // Negative control: the same program with libthr missing from the tree: nothing is
-    // stopped, the reroot aborts at the copy.
+    // Negative control: the same tree with libthr gone: nothing is stopped, the reroot
+    // aborts at the copy.
     let rr = Rr::new();
-    let sys = rr.root.p("fbsd");
-    fs::create_dir_all(sys.join("libexec")).unwrap();
-    fs::create_dir_all(sys.join("lib")).unwrap();
-    let lib = sys.join("lib");
-    cc(
-        &sys.join("libexec/ld-elf.so.1"),
-        &["-shared", "-Wl,-soname,ld-elf.so.1"],
-    );
-    cc(
-        &lib.join("libthr.so.3"),
-        &["-shared", "-Wl,-soname,libthr.so.3"],
-    );
-    let exe = rr.root.p("boot/reinit-dynamic");
-    cc(
-        &exe,
-        &[
-            "-Wl,--dynamic-linker=/libexec/ld-elf.so.1",
-            "-Wl,--no-as-needed",
-            "-L",
-            lib.to_str().unwrap(),
-            "-l:libthr.so.3",
-        ],
-    );
-    fs::remove_file(lib.join("libthr.so.3")).unwrap();
+    let (sys, exe) = freebsd_tree(&rr);
+    fs::remove_file(sys.join("lib/libthr.so.3")).unwrap();
     let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
     k.set_self_exe(&exe)
         .set_libraries(&sys, &["/lib", "/usr/lib"]);
     let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
     init.transition(State::MultiUser);
     assert_aborted("missing libthr", &rr, &init);
+    // It stopped at the copy: the hook never ran.
+    assert!(!init.k.actions().iter().any(|c| phase(c).is_some()));
 }
 
 #[test]
@@ -1083,6 +1071,18 @@ esac
         .write("etc/rc.reroot", include_str!("../etc/rc.reroot"), 0o755);
 }
 
+/// Run the shipped hook's tree with `kenv` through one reroot (two spawns for real: the hook
+/// and the next script); returns the init and what the stand-in tools logged.
+fn run_shipped_hook(rr: &Rr, kenv: &str, connects: bool) -> (Init<FakeKernel>, String) {
+    shipped_hook_tree(rr, kenv, connects);
+    let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::Kernel));
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
+    init.transition(State::MultiUser);
+    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    (init, tools)
+}
+
 /// The iSCSI keys; the new root is the test's device (it stands for /dev/da1p2).
 fn iscsi_kenv(rr: &Rr) -> String {
     format!(
@@ -1095,14 +1095,8 @@ fn iscsi_kenv(rr: &Rr) -> String {
 #[test]
 fn the_shipped_freebsd_hook_attaches_iscsi_and_reroots() {
     let rr = Rr::new();
-    shipped_hook_tree(&rr, &iscsi_kenv(&rr), true);
-    let k = rr.kernel_without_survivor(SwitchKind::Kernel);
-    let mut init = rr.booted(k);
     // The hook (102) and rc.shutdown (103) run for real.
-    init.k
-        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
-    init.transition(State::MultiUser);
-    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    let (init, tools) = run_shipped_hook(&rr, &iscsi_kenv(&rr), true);
     assert_eq!(
         tools,
         "kldload iscsi\niscsid -P /dev/reroot/iscsid.pid\n\
@@ -1112,25 +1106,15 @@ fn the_shipped_freebsd_hook_attaches_iscsi_and_reroots() {
         init.k.kenv("vfs.root.mountfrom").as_deref(),
         Some(format!("ufs:{}", rr.device.display()).as_str())
     );
-    assert!(init
-        .k
-        .actions()
-        .iter()
-        .any(|c| matches!(c, Call::SwitchRoot(None))));
+    assert!(switched(&init));
 }
 
 #[test]
 fn the_shipped_freebsd_hook_aborts_when_iscsi_does_not_connect() {
     // Negative control of the test above: the session never connects.
     let rr = Rr::new();
-    shipped_hook_tree(&rr, &iscsi_kenv(&rr), false);
-    let k = rr.kernel_without_survivor(SwitchKind::Kernel);
-    let mut init = rr.booted(k);
     // prepare (102) fails, abort (103) runs; both for real.
-    init.k
-        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
-    init.transition(State::MultiUser);
-    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    let (init, tools) = run_shipped_hook(&rr, &iscsi_kenv(&rr), false);
     assert!(
         tools.ends_with(
             "iscsictl -A -p 192.0.2.40 -t iqn.2026-11.org.example:root\n\
@@ -1147,30 +1131,17 @@ fn the_shipped_freebsd_hook_livecd_flow_clears_init_script_and_chroot() {
     // boot/loader.conf.livecd: nothing to attach, a preloaded image as the new root.
     let rr = Rr::new();
     // The test's device stands for /dev/md1.
-    shipped_hook_tree(
-        &rr,
-        &format!(
-            "reroot_unset=init_script init_chroot\nreroot_mountfrom=ufs:{}\n",
-            rr.device.display()
-        ),
-        true,
+    let kenv = format!(
+        "reroot_unset=init_script init_chroot\nreroot_mountfrom=ufs:{}\n",
+        rr.device.display()
     );
-    let k = rr.kernel_without_survivor(SwitchKind::Kernel);
-    let mut init = rr.booted(k);
-    init.k
-        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 2);
-    init.transition(State::MultiUser);
-    let tools = fs::read_to_string(rr.s("tools.log")).unwrap_or_default();
+    let (init, tools) = run_shipped_hook(&rr, &kenv, true);
     assert_eq!(tools, "kenv -u init_script\nkenv -u init_chroot\n");
     assert_eq!(
         init.k.kenv("vfs.root.mountfrom"),
         Some(format!("ufs:{}", rr.device.display()))
     );
-    assert!(init
-        .k
-        .actions()
-        .iter()
-        .any(|c| matches!(c, Call::SwitchRoot(None))));
+    assert!(switched(&init));
 }
 
 #[test]
