@@ -16,11 +16,11 @@ results=$out/results.jsonl
 # The guest's /etc/rc (guest/rc) acts on vm_scenario; root= boots disk.img (/dev/vdb).
 scenarios=(
   # 1. reinit as /init of an initramfs; the hook attaches NBD with a carried qemu-nbd.
-  "initramfs-to-nbd||vm: first root up on rootfs;reroot: /etc/rc.reroot (prepare);survivor;switch: the old root is the initramfs;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token;vm: survivors: [0-9];shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;single user|reroot #1:=1"
+  "initramfs-to-nbd||vm: first root up on rootfs;reroot: /etc/rc.reroot (prepare);survivor;switch: the old root is the initramfs;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;vm: survivors: [0-9];shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;single user|reroot #1:=1"
   # 2. reinit as /sbin/init of an ext4 disk; the old root is unmounted after pivot_root.
-  "ext4-root|vm_scenario=ext4-root root=/dev/vdb|vm: first root up on /dev/vdb;reroot: /etc/rc.reroot (prepare);survivor;switch: pivot_root;switch: old root unmounted;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;old root held;single user|"
+  "ext4-root|vm_scenario=ext4-root root=/dev/vdb|vm: first root up on /dev/vdb;vm: token [0-9a-f-]* in /dev/vdb:/token.0;reroot: /etc/rc.reroot (prepare);survivor;switch: pivot_root;switch: old root unmounted;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;old root held;single user|"
   # 3. disk -> NBD -> disk: the daemon serving the NBD root survives the second reroot.
-  "a-b-a|vm_scenario=a-b-a root=/dev/vdb|vm: first root up on /dev/vdb;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);reroot: /etc/rc.reroot (prepare);survivor;switch: old root unmounted;reroot #2: stage;vm: new root up on /dev/vdb (reroot #2);served both reroots;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;daemons changed;still on the second root;old root held|reroot: /etc/rc.reroot (prepare)=2"
+  "a-b-a|vm_scenario=a-b-a root=/dev/vdb|vm: first root up on /dev/vdb;vm: token [0-9a-f-]* in /dev/vdb:/token.0;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;reroot: /etc/rc.reroot (prepare);survivor;switch: old root unmounted;reroot #2: stage;vm: new root up on /dev/vdb (reroot #2);vm: token [0-9a-f-]* in /dev/vdb:/token.2;served both reroots;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;daemons changed;still on the second root;old root held|reroot: /etc/rc.reroot (prepare)=2"
   # 4. the hook exits non-zero (its store device does not exist).
   "hook-fails|reroot_store=/dev/vdz|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);reroot aborted: hook:;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
   # 5. the hook hangs: killed after reinit.hook_timeout (2 s here).
@@ -103,7 +103,7 @@ for s in "${scenarios[@]}"; do
   if "$here/check.sh" "$name" > "$out/runs/$name/check.txt" 2>&1; then
     [ "$expect" != check-fails ] || why+=("host check passed; it must catch the killed daemon")
   elif [ "$expect" != check-fails ]; then
-    why+=("host check: $(grep -v ' clean$\| is in the image$' "$out/runs/$name/check.txt" | head -n 3 | tr '\n' ' ')")
+    why+=("host check: $(grep -v ' clean$\| is in [a-z]*\.img:' "$out/runs/$name/check.txt" | head -n 3 | tr '\n' ' ')")
   fi
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   timings=$(sed -n 's/.*reroot #[0-9]*: //p' "$log" | head -n 1 |
@@ -116,5 +116,23 @@ for s in "${scenarios[@]}"; do
     failed+=("$name"); printf 'vm: %-18s FAIL  %6d ms: %s (transcript: %s)\n' "$name" "$ms" "${why[*]}" "$log"
   fi
 done
+# Negative controls of check.sh without a VM, on a copy of the first scenario's run: a
+# token the image does not hold, and an image with its root directory's inode cleared,
+# must each fail the check.
+if [ -f "$out/runs/initramfs-to-nbd/serial.log" ]; then
+  for fault in token fsck; do
+    c=$out/runs/control-$fault
+    rm -rf "$c" && cp -a --sparse=always "$out/runs/initramfs-to-nbd" "$c"
+    case $fault in
+      token) sed -i 's/\(vm: token \)[0-9a-f]\{8\}/\100000000/' "$c/serial.log" ;;
+      fsck) debugfs -w -R "clri <2>" "$c/disk.img" > /dev/null 2>&1 ;;
+    esac
+    if "$here/check.sh" "control-$fault" > "$c/check.txt" 2>&1; then
+      failed+=("control-$fault"); echo "vm: control-$fault     FAIL: check.sh did not catch the fault"
+    else
+      pass=$((pass + 1)); echo "vm: control-$fault     ok    (check.sh caught it: $(grep -m1 'NOT clean\|holds' "$c/check.txt"))"
+    fi
+  done
+fi
 echo "vm: ${pass} passed, ${#failed[@]} failed"
 [ ${#failed[@]} = 0 ]
