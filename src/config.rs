@@ -143,6 +143,13 @@ pub const DEATH_WATCH: Duration = Duration::from_secs(10);
 /// (FreeBSD `STALL_TIMEOUT`).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A single-user shell killed by a signal sooner than this after its start died "at once";
+/// [`SHELL_QUICK_DEATHS`] such deaths in a row pause the restarts for [`STALL_TIMEOUT`]
+/// instead of restarting in a tight loop (FreeBSD's init restarts at once, forever).
+pub const SHELL_QUICK_DEATH: Duration = Duration::from_secs(1);
+/// See [`SHELL_QUICK_DEATH`].
+pub const SHELL_QUICK_DEATHS: u32 = 3;
+
 /// A bad kenv value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KenvError {

@@ -166,6 +166,9 @@ pub struct Init<K: Kernel> {
     action: Option<Action>,
     idle: bool,
     panics_in_a_row: u32,
+    /// Single-user shells in a row killed by a signal within [`config::SHELL_QUICK_DEATH`]
+    /// of their start (a shell that cannot run, e.g. its root's device is gone).
+    quick_shell_deaths: u32,
 }
 
 impl<K: Kernel> Init<K> {
@@ -182,6 +185,7 @@ impl<K: Kernel> Init<K> {
             action: None,
             idle: false,
             panics_in_a_row: 0,
+            quick_shell_deaths: 0,
         }
     }
 
@@ -563,6 +567,7 @@ impl<K: Kernel> Init<K> {
             }
         }
         let spec = self.single_user_spec();
+        let started = self.k.now();
         let pid = match self.spawn(Role::Shell, &spec) {
             Ok(p) => p,
             Err(e) => {
@@ -585,8 +590,27 @@ impl<K: Kernel> Init<K> {
                         );
                         self.stall(State::SingleUser)
                     }
-                    ChildStatus::Signaled(_) => State::SingleUser,
+                    ChildStatus::Signaled(sig) => {
+                        let quick =
+                            self.k.now().saturating_sub(started) < config::SHELL_QUICK_DEATH;
+                        self.quick_shell_deaths = if quick {
+                            self.quick_shell_deaths + 1
+                        } else {
+                            0
+                        };
+                        if self.quick_shell_deaths >= config::SHELL_QUICK_DEATHS {
+                            self.quick_shell_deaths = 0;
+                            tracing::error!(
+                                "single user shell keeps dying at once (signal {sig}); retrying in {} s",
+                                config::STALL_TIMEOUT.as_secs()
+                            );
+                            return self.stall(State::SingleUser);
+                        }
+                        tracing::warn!("single user shell terminated by signal {sig}, restarting");
+                        State::SingleUser
+                    }
                     _ => {
+                        self.quick_shell_deaths = 0;
                         self.runcom_mode = RuncomMode::Fastboot;
                         State::Runcom
                     }

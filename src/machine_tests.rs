@@ -576,6 +576,41 @@ fn shell_spawn_failure_stalls_then_retries() {
 }
 
 #[test]
+fn a_shell_that_dies_at_once_is_restarted_then_paused() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    // Three shells killed by SIGBUS as soon as they start (their root's device is gone),
+    // then 30 s pass and a fourth one starts.
+    k.exit(100, Signaled(libc::SIGBUS))
+        .exit(101, Signaled(libc::SIGBUS))
+        .exit(102, Signaled(libc::SIGBUS))
+        .tick(config::STALL_TIMEOUT);
+    let mut init = root.init(k);
+    init.transition(State::SingleUser);
+    assert_eq!(init.k.spawns().len(), 4);
+    let waits: Vec<&Call> = init
+        .k
+        .calls()
+        .iter()
+        .filter(|c| **c == Call::Wait(Some(config::STALL_TIMEOUT)))
+        .collect();
+    assert_eq!(waits.len(), 1, "one pause, after the third quick death");
+    // Negative control: shells that live longer than a second are restarted at once.
+    let mut k = FakeKernel::new();
+    for pid in 100..104 {
+        k.tick(config::SHELL_QUICK_DEATH)
+            .exit(pid, Signaled(libc::SIGBUS));
+    }
+    let mut init = root.init(k);
+    init.transition(State::SingleUser);
+    assert_eq!(init.k.spawns().len(), 5);
+    assert!(!init
+        .k
+        .calls()
+        .contains(&Call::Wait(Some(config::STALL_TIMEOUT))));
+}
+
+#[test]
 fn insecure_console_with_root_password_asks_for_it() {
     let root = Root::new();
     root.write("etc/ttys", "console none unknown off insecure\n", 0o644);
