@@ -596,7 +596,7 @@ impl<K: Kernel> Init<K> {
         let outside: Vec<ProcInfo> = self
             .survivors(&dir)
             .into_iter()
-            .filter(|p| !p.exe.as_deref().is_some_and(|e| e.starts_with(&dir)))
+            .filter(|p| !runs_from(p, &dir))
             .collect();
         if !outside.is_empty() {
             for p in &outside {
@@ -607,7 +607,7 @@ impl<K: Kernel> Init<K> {
                     dir.display()
                 );
             }
-            self.stop_processes(|p| p.exe.as_deref().is_some_and(|e| e.starts_with(&dir)));
+            self.stop_processes(|p| runs_from(p, &dir));
         }
         if let Some(hook) = reroot::trust_hook(&self.paths.rc_reroot).ok().flatten() {
             if let Err(e) = self.run_hook(&hook, "stop", &dir) {
@@ -631,7 +631,12 @@ impl<K: Kernel> Init<K> {
 
 /// See [`Init::survivors`].
 fn is_survivor(p: &ProcInfo, dir: &Path) -> bool {
-    p.exe.as_deref().is_some_and(|e| e.starts_with(dir)) || p.argv0.starts_with('@') && p.uid == 0
+    runs_from(p, dir) || p.argv0.starts_with('@') && p.uid == 0
+}
+
+/// Whether `p`'s executable lives under `dir` (the staging area).
+fn runs_from(p: &ProcInfo, dir: &Path) -> bool {
+    p.exe.as_deref().is_some_and(|e| e.starts_with(dir))
 }
 
 /// Take `ro`/`rw` out of a mount option list: read-only unless `rw` is given (FreeBSD always
