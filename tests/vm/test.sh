@@ -4,7 +4,8 @@
 # (check.sh: e2fsck -fn on every image, tokens, no I/O error or panic in the kernel log).
 # Writes per-scenario wall time and the reroot phase timings (JSON lines) to
 # target/vm/results.jsonl. On failure the transcripts stay in target/vm/runs/NAME/.
-# Usage: tests/vm/test.sh [SCENARIO...]    (default: all)
+# Usage: tests/vm/test.sh [SCENARIO...]    (default: all; VM_TAIL=N lines of a failed
+# transcript are printed, default 60)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${VM_OUT:-$(cd "$here/../.." && pwd)/target/vm}
@@ -64,11 +65,12 @@ extra() {
   esac
 }
 
-pass=0 failed=()
+pass=0 failed=() ran=()
 : > "$results"
 for s in "${scenarios[@]}"; do
   IFS='|' read -r name kargs want avoid counts expect <<< "$s"
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
+  ran+=("$name")
   t0=$(date +%s%N)
   inp=
   if [ -n "${input[$name]:-}" ]; then
@@ -114,12 +116,14 @@ for s in "${scenarios[@]}"; do
     pass=$((pass + 1)); printf 'vm: %-18s ok    %6d ms\n' "$name" "$ms"
   else
     failed+=("$name"); printf 'vm: %-18s FAIL  %6d ms: %s (transcript: %s)\n' "$name" "$ms" "${why[*]}" "$log"
+    # The end of the transcript, for a CI log that is all there is to read.
+    tail -n "${VM_TAIL:-60}" "$log" | sed "s/^/    $name| /"
   fi
 done
 # Negative controls of check.sh without a VM, on a copy of the first scenario's run: a
 # token the image does not hold, and an image with its root directory's inode cleared,
 # must each fail the check.
-if [ -f "$out/runs/initramfs-to-nbd/serial.log" ]; then
+if [[ " ${ran[*]} " == *" initramfs-to-nbd "* ]]; then
   for fault in token fsck; do
     c=$out/runs/control-$fault
     rm -rf "$c" && cp -a --sparse=always "$out/runs/initramfs-to-nbd" "$c"
