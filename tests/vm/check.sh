@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # After a VM run: every image fsck-clean (e2fsck -fn: store.img, disk.img and the images
-# inside the store), each token a root wrote (before or after a switch) is in its image, and the kernel log has no I/O
-# error, ext4 error, panic or receive failure on nbd0 (the NBD root; the busy-root scenario's
+# inside the store), each token a root wrote (before or after a switch) is in its image,
+# and the kernel log has no I/O error, ext4 error, panic or receive failure on nbd0 (the NBD root; the busy-root scenario's
 # scratch device nbd1 backs nothing mounted and its daemon is stopped without a disconnect).
 # Usage: tests/vm/check.sh NAME
 set -euo pipefail
@@ -31,8 +31,9 @@ while read -r token dev file; do
   if [ "$got" = "$token" ]; then echo "vm/check: token $token is in ${img##*/}:$file"
   else echo "vm/check: ${img##*/}:$file holds '$got', the console said '$token'"; exit 1; fi
 done || fail=1
-if grep -q "I/O error\|Kernel panic\|nbd0: Receive control failed\|EXT4-fs error" "$dir/serial.log"; then
+errors='I/O error\|Kernel panic\|nbd0: Receive control failed\|EXT4-fs error'
+if grep -q "$errors" "$dir/serial.log"; then
   echo "vm/check: the kernel log has errors:"
-  grep "I/O error\|Kernel panic\|nbd0: Receive control failed\|EXT4-fs error" "$dir/serial.log"; fail=1
+  grep "$errors" "$dir/serial.log"; fail=1
 fi
 exit $fail

@@ -34,7 +34,7 @@ if [ -n "${VM_INPUT:-}" ]; then
       sleep 0.3
       printf '%s\r' "$text" >&3
     done < "$VM_INPUT"
-    sleep "${VM_TIMEOUT:-120}"
+    exec sleep "${VM_TIMEOUT:-120}"   # keeps the FIFO open; killed when QEMU is done
   ) &
   feeder=$!
 fi
