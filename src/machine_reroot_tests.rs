@@ -734,12 +734,30 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
             Call::Reboot(RebootHow::Reboot),
         ]
     );
+    // FreeBSD's nmount took the update: / was read-only before any survivor was stopped.
+    assert!(init.k.root_read_only(), "/ stayed read-write");
     // Negative control: nothing was sent to everyone at once.
     assert!(!init
         .k
         .calls()
         .iter()
         .any(|c| matches!(c, Call::Kill(KillTarget::All, _))));
+}
+
+#[test]
+fn shutdown_with_survivors_leaves_a_read_only_root_alone() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_mounted(&rr.staging).set_root_read_only();
+    let mut init = multi_user(&rr.root, k);
+    init.k
+        .signal(Sig::Int)
+        .exit(102, Exited(0))
+        .exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(init.k.actions().contains(&Call::RemountRo("/".into())));
+    assert!(init.k.nmounts().is_empty(), "{:?}", init.k.nmounts());
+    assert!(init.k.root_read_only());
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
     ChildStatus, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
     RebootHow, Sig, SpawnSpec, SwitchKind, Wake,
@@ -127,6 +128,11 @@ pub struct FakeKernel {
     others: BTreeMap<Pid, ProcInfo>,
     /// Mounted directories, in mount order.
     mounted: Vec<PathBuf>,
+    /// What statfs(2) says of each mount the FreeBSD personality made, and of `/` (type,
+    /// read-only); `/` is a read-write "ufs" until remounted.
+    fs_info: HashMap<PathBuf, (String, bool)>,
+    /// Every nmount(2) the FreeBSD personality was asked for, with its answer.
+    nmounts: Vec<(Vec<Opt>, nmount::Flags, Result<(), Errno>)>,
     /// What a device holds: its mount appears as a symlink to this directory.
     devices: HashMap<String, PathBuf>,
     switch_kind: Option<SwitchKind>,
@@ -312,6 +318,30 @@ impl FakeKernel {
     #[must_use]
     pub fn exec_envs(&self) -> &[Vec<(String, String)>] {
         &self.exec_envs
+    }
+
+    /// Whether this fake behaves as FreeBSD (the kernel switches the root) rather than Linux.
+    fn freebsd(&self) -> bool {
+        self.switch_kind() == SwitchKind::Kernel
+    }
+
+    /// Every nmount(2) of the FreeBSD personality: options, flags, errno.
+    #[must_use]
+    pub fn nmounts(&self) -> &[(Vec<Opt>, nmount::Flags, Result<(), Errno>)] {
+        &self.nmounts
+    }
+
+    /// Pretend `/` is mounted read-only already.
+    pub fn set_root_read_only(&mut self) -> &mut Self {
+        self.fs_info
+            .insert(PathBuf::from("/"), ("ufs".to_owned(), true));
+        self
+    }
+
+    /// Whether `/` is read-only now (the FreeBSD personality remounts it).
+    #[must_use]
+    pub fn root_read_only(&self) -> bool {
+        self.fs_info.get(Path::new("/")).is_some_and(|(_, ro)| *ro)
     }
 
     fn result(
@@ -616,6 +646,9 @@ impl Kernel for FakeKernel {
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
         self.calls.push(Call::MountTmpfs(dir.to_path_buf()));
         self.result(CallKind::MountTmpfs, "nmount tmpfs", dir)?;
+        if self.freebsd() {
+            return nmount::mount_tmpfs(self, dir);
+        }
         std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
         self.mounted.push(dir.to_path_buf());
         Ok(())
@@ -625,6 +658,9 @@ impl Kernel for FakeKernel {
         self.calls
             .push(Call::Mount(spec.clone(), dir.to_path_buf()));
         self.result(CallKind::Mount, "mount", dir)?;
+        if self.freebsd() {
+            return nmount::mount(self, spec, dir);
+        }
         let Some(contents) = self.devices.get(&spec.device).cloned() else {
             return Err(KernelError::new("mount", Some(dir), Errno::ENXIO));
         };
@@ -644,6 +680,7 @@ impl Kernel for FakeKernel {
             return Err(KernelError::new("unmount", Some(dir), Errno::EINVAL));
         };
         self.mounted.remove(i);
+        self.fs_info.remove(dir);
         if dir.is_symlink() {
             let _ = std::fs::remove_file(dir);
         }
@@ -668,7 +705,11 @@ impl Kernel for FakeKernel {
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
         self.calls.push(Call::RemountRo(dir.to_path_buf()));
-        self.result(CallKind::Mount, "remount", dir)
+        self.result(CallKind::Mount, "remount", dir)?;
+        if self.freebsd() {
+            return nmount::remount_ro(self, dir);
+        }
+        Ok(())
     }
 
     fn lock_memory(&mut self) -> Result<(), KernelError> {
@@ -683,6 +724,95 @@ impl Kernel for FakeKernel {
         self.result(CallKind::SwitchRoot, "switch_root", what)?;
         Ok(Vec::new())
     }
+}
+
+/// FreeBSD's nmount(2) and statfs(2), as a real FreeBSD kernel answers them (see
+/// [`nmount`] for the rules, seen on FreeBSD 13.2). A mounted device shows its contents
+/// through a symlink that replaces the mount point.
+impl Nmount for FakeKernel {
+    fn nmount(
+        &mut self,
+        opts: &[Opt],
+        flags: nmount::Flags,
+    ) -> Result<(), (Errno, Option<String>)> {
+        let r = self.freebsd_nmount(opts, flags);
+        self.nmounts
+            .push((opts.to_vec(), flags, r.as_ref().map(drop).map_err(|e| e.0)));
+        r
+    }
+
+    fn statfs(&self, path: &Path) -> Result<FsInfo, Errno> {
+        let on = self
+            .mounted
+            .iter()
+            .filter(|m| path.starts_with(m))
+            .max_by_key(|m| m.components().count())
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let (fstype, read_only) = self
+            .fs_info
+            .get(&on)
+            .cloned()
+            .unwrap_or_else(|| ("ufs".to_owned(), false));
+        Ok(FsInfo {
+            fstype,
+            mounted_on: on,
+            read_only,
+        })
+    }
+}
+
+impl FakeKernel {
+    /// nmount(2) as FreeBSD answers it.
+    fn freebsd_nmount(
+        &mut self,
+        opts: &[Opt],
+        flags: nmount::Flags,
+    ) -> Result<(), (Errno, Option<String>)> {
+        let get = |name: &str| {
+            opts.iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let invalid = |msg: &str| Err((Errno::EINVAL, Some(msg.to_owned())));
+        let Some(fstype) = get("fstype") else {
+            return invalid("Invalid fstype");
+        };
+        let Some(fspath) = get("fspath") else {
+            return invalid("Invalid fspath");
+        };
+        let dir = PathBuf::from(fspath);
+        if flags.update {
+            // vfs_domount_update: only the root of a mounted filesystem can be updated.
+            if dir != Path::new("/") && !self.mounted.contains(&dir) {
+                return Err((Errno::EINVAL, None));
+            }
+            let info = self.fs_info.entry(dir).or_insert_with(|| (fstype, false));
+            info.1 = flags.read_only;
+            return Ok(());
+        }
+        // vfs_domount looks the mount point up; vfs_donmount reports its ENOENT as a bad type.
+        match std::fs::symlink_metadata(&dir) {
+            Err(_) => return invalid("Invalid fstype"),
+            Ok(m) if !m.is_dir() => return Err((Errno::ENOTDIR, None)),
+            Ok(_) => {}
+        }
+        if fstype != "tmpfs" {
+            let from = get("from").unwrap_or_default();
+            let Some(contents) = self.devices.get(&from).cloned() else {
+                return Err((Errno::ENXIO, None));
+            };
+            std::fs::remove_dir(&dir).map_err(|e| (errno_of(&e), None))?;
+            std::os::unix::fs::symlink(&contents, &dir).map_err(|e| (errno_of(&e), None))?;
+        }
+        self.mounted.push(dir.clone());
+        self.fs_info.insert(dir, (fstype, flags.read_only));
+        Ok(())
+    }
+}
+
+fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 fn io_error(call: &'static str, path: &Path, e: &std::io::Error) -> KernelError {

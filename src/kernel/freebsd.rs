@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::mount::{MntFlags, Nmount};
 
+use super::nmount::{self, FsInfo, Opt};
 use super::unix::{self, Clock, SignalWaiter};
 use super::{
     Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow,
@@ -227,6 +228,59 @@ fn proc_path(pid: Pid) -> Option<PathBuf> {
     Some(PathBuf::from(s.to_string_lossy().into_owned()))
 }
 
+/// The real nmount(2) and statfs(2) for [`nmount`]'s shared logic.
+struct Sys;
+
+impl nmount::Nmount for Sys {
+    fn nmount(
+        &mut self,
+        opts: &[Opt],
+        flags: nmount::Flags,
+    ) -> Result<(), (Errno, Option<String>)> {
+        let c = |s: &str| CString::new(s).map_err(|_| (Errno::EINVAL, None));
+        let mut owned: Vec<(CString, Option<CString>)> = Vec::with_capacity(opts.len());
+        for (k, v) in opts {
+            owned.push((c(k)?, v.as_deref().map(c).transpose()?));
+        }
+        let mut n = Nmount::new();
+        for (k, v) in &owned {
+            match v {
+                Some(v) => n.str_opt(k, v),
+                None => n.null_opt(k),
+            };
+        }
+        let mut f = MntFlags::empty();
+        if flags.read_only {
+            f |= MntFlags::MNT_RDONLY;
+        }
+        if flags.update {
+            f |= MntFlags::MNT_UPDATE;
+        }
+        n.nmount(f)
+            .map_err(|e| (e.error(), e.errmsg().map(str::to_owned)))
+    }
+
+    fn statfs(&self, path: &Path) -> Result<FsInfo, Errno> {
+        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: statfs is plain data; zeroed is a valid value.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is NUL-terminated; `st` is writable.
+        Errno::result(unsafe { libc::statfs(c.as_ptr(), &mut st) })?;
+        // SAFETY: both names are NUL-terminated by the kernel.
+        let (fstype, on) = unsafe {
+            (
+                CStr::from_ptr(st.f_fstypename.as_ptr()),
+                CStr::from_ptr(st.f_mntonname.as_ptr()),
+            )
+        };
+        Ok(FsInfo {
+            fstype: fstype.to_string_lossy().into_owned(),
+            mounted_on: PathBuf::from(on.to_string_lossy().into_owned()),
+            read_only: st.f_flags & libc::MNT_RDONLY as u64 != 0,
+        })
+    }
+}
+
 impl Kernel for FreeBsdKernel {
     fn start(&mut self) -> Result<(), KernelError> {
         unix::start()?;
@@ -418,63 +472,15 @@ impl Kernel for FreeBsdKernel {
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {
-        let Ok(c) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
-            return false;
-        };
-        // SAFETY: statfs is plain data; zeroed is a valid value.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `c` is NUL-terminated; `st` is writable.
-        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-            return false;
-        }
-        // SAFETY: f_mntonname is NUL-terminated by the kernel.
-        let on = unsafe { CStr::from_ptr(st.f_mntonname.as_ptr()) };
-        on.to_bytes() == c.as_bytes()
+        nmount::Nmount::statfs(&Sys, dir).is_ok_and(|fs| fs.mounted_on == dir)
     }
 
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
-        Nmount::new()
-            .str_opt(c"fstype", c"tmpfs")
-            .str_opt_owned(c"fspath", dir)
-            .str_opt(c"mode", c"0700")
-            .nmount(MntFlags::empty())
-            .map_err(|e| KernelError::new("nmount tmpfs", Some(dir), e.error()))
+        nmount::mount_tmpfs(&mut Sys, dir)
     }
 
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
-        let bad = |_| KernelError::new("nmount", Some(dir), Errno::EINVAL);
-        let fstype = CString::new(spec.fstype.as_str()).map_err(bad)?;
-        let from = CString::new(spec.device.as_str()).map_err(bad)?;
-        let mut opts: Vec<(CString, Option<CString>)> = Vec::new();
-        for o in spec
-            .options
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-        {
-            let (k, v) = match o.split_once('=') {
-                Some((k, v)) => (k, Some(CString::new(v).map_err(bad)?)),
-                None => (o, None),
-            };
-            opts.push((CString::new(k).map_err(bad)?, v));
-        }
-        let mut n = Nmount::new();
-        n.str_opt(c"fstype", &fstype)
-            .str_opt_owned(c"fspath", dir)
-            .str_opt(c"from", &from);
-        for (k, v) in &opts {
-            match v {
-                Some(v) => n.str_opt(k, v),
-                None => n.null_opt(k),
-            };
-        }
-        let flags = if spec.read_only {
-            MntFlags::MNT_RDONLY
-        } else {
-            MntFlags::empty()
-        };
-        n.nmount(flags)
-            .map_err(|e| KernelError::new("nmount", Some(dir), e.error()))
+        nmount::mount(&mut Sys, spec, dir)
     }
 
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
@@ -516,10 +522,7 @@ impl Kernel for FreeBsdKernel {
     }
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
-        Nmount::new()
-            .str_opt_owned(c"fspath", dir)
-            .nmount(MntFlags::MNT_UPDATE | MntFlags::MNT_RDONLY)
-            .map_err(|e| KernelError::new("remount read-only", Some(dir), e.error()))
+        nmount::remount_ro(&mut Sys, dir)
     }
 
     fn lock_memory(&mut self) -> Result<(), KernelError> {

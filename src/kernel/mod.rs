@@ -22,6 +22,7 @@ pub mod freebsd;
 pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod linux_switch;
+pub mod nmount;
 #[cfg(unix)]
 pub mod unix;
 
@@ -297,9 +298,12 @@ pub struct MountSpec {
     pub read_only: bool,
 }
 
-/// A failed system call: which one, on what, and the errno.
+/// A failed system call: which one, on what, the errno, and what the kernel said of it
+/// (FreeBSD nmount(2)'s `errmsg`: the errno alone often hides the cause).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{call}{}: {errno}", target.as_ref().map(|t| format!(" {}", t.display())).unwrap_or_default())]
+#[error("{call}{}: {errno}{}",
+    target.as_ref().map(|t| format!(" {}", t.display())).unwrap_or_default(),
+    detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
 pub struct KernelError {
     /// The call that failed, e.g. `"execve"`.
     pub call: &'static str,
@@ -307,6 +311,8 @@ pub struct KernelError {
     pub target: Option<PathBuf>,
     /// The errno.
     pub errno: nix::errno::Errno,
+    /// The kernel's own words on the failure, if it gave any.
+    pub detail: Option<String>,
 }
 
 impl KernelError {
@@ -317,7 +323,18 @@ impl KernelError {
             call,
             target: target.map(Path::to_path_buf),
             errno,
+            detail: None,
         }
+    }
+
+    /// The same failure with the kernel's message (empty messages are dropped).
+    #[must_use]
+    pub fn with_detail(mut self, detail: Option<&str>) -> Self {
+        self.detail = detail
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned);
+        self
     }
 }
 
