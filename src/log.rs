@@ -4,21 +4,43 @@
 //! descriptor, so a stuck serial line drops messages instead of stopping init. When there is no
 //! console (or a write fails) the event goes to the init log (`/var/log/init.log`, FreeBSD's
 //! `_PATH_INITLOG`). Nothing here can fail PID 1: every error is swallowed.
+//!
+//! The console descriptor can be taken away from under PID 1: when a session leader whose
+//! controlling terminal is the console exits (every script PID 1 starts leads one), FreeBSD
+//! revokes the terminal, and every open descriptor of it fails from then on; Linux's
+//! TIOCVHANGUP (PID 1's own revoke of a ttys line that is the console) does the same. A write
+//! that fails that way reopens the console and tries once more, so the log is not silenced
+//! for the rest of PID 1's life.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Where PID 1's log lines go.
 #[derive(Clone)]
 pub struct Sink {
-    console: Option<Arc<File>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    console: Mutex<Option<File>>,
     fallback: PathBuf,
+    /// Keep descriptors 1 and 2 on the console (PID 1's own stdout and stderr).
+    stdio: bool,
+}
+
+/// Errors of a descriptor whose terminal was revoked or hung up (or went away).
+fn revoked(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::ENXIO | libc::EBADF | libc::ENODEV)
+    )
 }
 
 impl Sink {
@@ -27,39 +49,78 @@ impl Sink {
     /// path.
     #[must_use]
     pub fn open(console: &Path, fallback: &Path) -> Self {
-        let console = OpenOptions::new()
-            .append(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(console)
-            .ok()
-            .map(Arc::new);
+        Self::build(console, fallback, false)
+    }
+
+    /// As [`Sink::open`], and point PID 1's stdout and stderr at the console, now and after
+    /// every reopen.
+    #[must_use]
+    pub fn open_as_stdio(console: &Path, fallback: &Path) -> Self {
+        Self::build(console, fallback, true)
+    }
+
+    fn build(console: &Path, fallback: &Path, stdio: bool) -> Self {
+        let file = open_console(console);
+        if let Some(c) = file.as_ref().filter(|_| stdio) {
+            to_stdio(c);
+        }
         Sink {
-            console,
-            fallback: fallback.to_path_buf(),
+            inner: Arc::new(Inner {
+                path: console.to_path_buf(),
+                console: Mutex::new(file),
+                fallback: fallback.to_path_buf(),
+                stdio,
+            }),
         }
     }
 
-    /// The console descriptor, if open.
-    #[must_use]
-    pub fn console_fd(&self) -> Option<i32> {
-        self.console.as_ref().map(|f| f.as_raw_fd())
-    }
-
     fn emit(&self, buf: &[u8]) {
-        let to_console = self
+        let i = &*self.inner;
+        let mut console = i
             .console
-            .as_ref()
-            .is_some_and(|c| (&**c).write_all(buf).is_ok());
-        if !to_console {
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sent = match console.as_ref().map(|c| (&*c).write_all(buf)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => !revoked(&e),
+            None => false,
+        };
+        if !sent {
+            // Revoked, hung up, or never opened: a fresh descriptor, and one more try.
+            *console = open_console(&i.path);
+            if let Some(c) = console.as_ref() {
+                if i.stdio {
+                    to_stdio(c);
+                }
+                sent = (&*c).write_all(buf).is_ok();
+            }
+        }
+        if !sent {
             if let Ok(mut f) = OpenOptions::new()
                 .append(true)
                 .create(true)
                 .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
-                .open(&self.fallback)
+                .open(&i.fallback)
             {
                 let _ = f.write_all(buf);
             }
         }
+    }
+}
+
+fn open_console(path: &Path) -> Option<File> {
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .ok()
+}
+
+fn to_stdio(console: &File) {
+    // SAFETY: dup2 of a descriptor we own onto the standard ones.
+    unsafe {
+        libc::dup2(console.as_raw_fd(), 1);
+        libc::dup2(console.as_raw_fd(), 2);
     }
 }
 
@@ -106,16 +167,21 @@ impl<'a> MakeWriter<'a> for Sink {
     }
 }
 
-/// Install PID 1's subscriber. Level from `RUST_LOG`-free configuration: info and above.
-pub fn init_pid1(sink: Sink) {
-    let sub = tracing_subscriber::fmt()
+/// PID 1's subscriber: info and above, one line per event, to `sink`.
+#[must_use]
+pub fn pid1_subscriber(sink: Sink) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
         .with_writer(sink)
         .with_ansi(false)
         .without_time()
         .with_target(false)
         .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _ = tracing::subscriber::set_global_default(sub);
+        .finish()
+}
+
+/// Install PID 1's subscriber.
+pub fn init_pid1(sink: Sink) {
+    let _ = tracing::subscriber::set_global_default(pid1_subscriber(sink));
 }
 
 /// Install the client's subscriber: warnings and errors to stderr.

@@ -669,3 +669,78 @@ fn flags_parse_like_getopt() {
 
 #[path = "machine_reroot_tests.rs"]
 mod reroot;
+
+/// What the terminal's other side has received so far.
+fn drain(master: &std::os::fd::OwnedFd) -> String {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    fcntl(master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = nix::unistd::read(master, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// FreeBSD revokes the console when /etc/rc, a session leader with the console as its
+/// controlling terminal, exits; PID 1's own descriptor of it dies too. Its log must reach
+/// the console afterwards, not only /var/log/init.log (which a read-only root cannot take).
+/// The console is a real terminal (a pty), and the revoke a real hang-up.
+#[test]
+fn the_log_reaches_the_console_after_freebsd_revokes_it() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let root = Root::new();
+    fs::create_dir(root.p("dev")).unwrap();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let tty = nix::unistd::ttyname(&pty.slave).unwrap();
+    drop(pty.slave);
+    let fallback = root.p("init.log");
+    let mut k = FakeKernel::new();
+    k.set_console_tty(&tty);
+    let open = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&tty)
+            .unwrap()
+    };
+    let mut before = open();
+    let sink = crate::log::Sink::open(&tty, &fallback);
+    let init = tracing::subscriber::with_default(crate::log::pid1_subscriber(sink), || {
+        // rc (100) exits: the console is revoked.
+        let mut init = multi_user(&root, k);
+        // A reroot with no target: two log lines, after the revoke.
+        init.k.signal(Sig::Reroot);
+        init.transition(State::MultiUser);
+        init
+    });
+    assert_eq!(init.k.console_revokes(), 1);
+    // Negative control: a descriptor opened before rc exited is dead, a new one works.
+    let e = before.write_all(b"x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    open().write_all(b"").unwrap();
+    let seen = drain(&pty.master);
+    for line in ["reroot requested", "reroot aborted: target: vfs.root.mountfrom"] {
+        assert!(seen.contains(line), "{line:?} is not on the console: {seen:?}");
+    }
+    let logged = fs::read_to_string(&fallback).unwrap_or_default();
+    assert!(!logged.contains("reroot requested"), "{logged}");
+}
+
+/// Linux does not revoke the console when a session leader exits: no hang-up there.
+#[test]
+fn linux_keeps_the_console_when_rc_exits() {
+    let root = Root::new();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let tty = nix::unistd::ttyname(&pty.slave).unwrap();
+    let mut k = FakeKernel::new();
+    k.set_console_tty(&tty)
+        .set_switch_kind(crate::kernel::SwitchKind::User);
+    let init = multi_user(&root, k);
+    assert_eq!(init.k.console_revokes(), 0);
+    nix::unistd::write(&pty.slave, b"still here").unwrap();
+}

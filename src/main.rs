@@ -19,8 +19,7 @@ fn pid1(args: &[String]) -> ! {
     reinit::kernel::unix::block_all_but_faults();
     reinit::kernel::unix::sanitize_fds();
     let paths = Paths::default();
-    let sink = reinit::log::Sink::open(&paths.console, &paths.init_log);
-    reinit::kernel::unix::output_to(sink.console_fd());
+    let sink = reinit::log::Sink::open_as_stdio(&paths.console, &paths.init_log);
     reinit::log::init_pid1(sink);
     reinit::log::install_panic_hook();
     let (flags, warnings) = Flags::parse(args);

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
     ChildStatus, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
-    RebootHow, Sig, SpawnSpec, SwitchKind, Wake,
+    RebootHow, Sig, SpawnSpec, Stdio, SwitchKind, Wake,
 };
 
 /// One recorded call.
@@ -131,6 +131,13 @@ pub struct FakeKernel {
     /// What statfs(2) says of each mount the FreeBSD personality made, and of `/` (type,
     /// read-only); `/` is a read-write "ufs" until remounted.
     fs_info: HashMap<PathBuf, (String, bool)>,
+    /// A real terminal standing in for the console (a pty), revoked as FreeBSD revokes the
+    /// console (see [`FakeKernel::set_console_tty`]).
+    console_tty: Option<PathBuf>,
+    /// The child whose session has the console as controlling terminal.
+    ctty: Option<Pid>,
+    /// How many times the console was revoked.
+    console_revokes: usize,
     /// Every nmount(2) the FreeBSD personality was asked for, with its answer.
     nmounts: Vec<(Vec<Opt>, nmount::Flags, Result<(), Errno>)>,
     /// What a device holds: its mount appears as a symlink to this directory.
@@ -325,6 +332,24 @@ impl FakeKernel {
         self.switch_kind() == SwitchKind::Kernel
     }
 
+    /// Let `tty` (a real terminal, e.g. a pty's slave) stand for the console, and revoke it
+    /// the way FreeBSD does: the first console child takes the console as its controlling
+    /// terminal (a terminal belongs to one session at a time), and when it exits, `exit1()`
+    /// revokes the terminal and every open descriptor of it fails (EIO) until reopened,
+    /// PID 1's own included. Here the revoke is a real hang-up (Linux TIOCVHANGUP), so that
+    /// PID 1's real console descriptor really fails. Only the FreeBSD personality revokes:
+    /// Linux does not at a session leader's exit.
+    pub fn set_console_tty(&mut self, tty: &Path) -> &mut Self {
+        self.console_tty = Some(tty.to_path_buf());
+        self
+    }
+
+    /// How many times the console was revoked.
+    #[must_use]
+    pub fn console_revokes(&self) -> usize {
+        self.console_revokes
+    }
+
     /// Every nmount(2) of the FreeBSD personality: options, flags, errno.
     #[must_use]
     pub fn nmounts(&self) -> &[(Vec<Opt>, nmount::Flags, Result<(), Errno>)] {
@@ -460,6 +485,9 @@ impl Kernel for FakeKernel {
         self.next_pid += 1;
         self.live.insert(pid);
         self.specs.insert(pid, spec.clone());
+        if spec.stdio == Stdio::Console && self.ctty.is_none() {
+            self.ctty = Some(pid);
+        }
         self.calls.push(Call::Spawn(spec.clone(), pid));
         if let Some(root) = self.chroot.as_ref().filter(|_| self.real_spawns > 0) {
             let status = Self::run_for_real(root, spec);
@@ -474,6 +502,10 @@ impl Kernel for FakeKernel {
             Some((pid, status)) => {
                 if !matches!(status, ChildStatus::Stopped(_)) {
                     self.live.remove(&pid);
+                    if self.ctty == Some(pid) {
+                        self.ctty = None;
+                        self.session_leader_exited();
+                    }
                 }
                 Reaped::Child(pid, status)
             }
@@ -763,6 +795,24 @@ impl Nmount for FakeKernel {
 }
 
 impl FakeKernel {
+    /// The console's session leader exited: FreeBSD revokes the console.
+    fn session_leader_exited(&mut self) {
+        let Some(tty) = self.console_tty.clone().filter(|_| self.freebsd()) else {
+            return;
+        };
+        self.console_revokes += 1;
+        if let Err(e) = hang_up(&tty) {
+            // The test asked for a revoking console and cannot have one: say so loudly.
+            #[allow(clippy::panic)] // A test-only fake that cannot do what the test asked for.
+            {
+                panic!(
+                    "fake kernel: cannot revoke {}: {e} (needs root)",
+                    tty.display()
+                );
+            }
+        }
+    }
+
     /// nmount(2) as FreeBSD answers it.
     fn freebsd_nmount(
         &mut self,
@@ -809,6 +859,33 @@ impl FakeKernel {
         self.fs_info.insert(dir, (fstype, flags.read_only));
         Ok(())
     }
+}
+
+/// Hang up every open descriptor of the terminal `tty`, as FreeBSD's revoke(2) does.
+#[cfg(target_os = "linux")]
+fn hang_up(tty: &Path) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(tty)
+        .map_err(|e| errno_of(&e))?;
+    // SAFETY: TIOCVHANGUP takes no argument; `f` is an open terminal.
+    Errno::result(unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCVHANGUP, 0) }).map(drop)
+}
+
+/// Hang up every open descriptor of the terminal `tty`: revoke(2).
+#[cfg(not(target_os = "linux"))]
+fn hang_up(tty: &Path) -> Result<(), Errno> {
+    extern "C" {
+        fn revoke(path: *const libc::c_char) -> libc::c_int;
+    }
+    let c =
+        std::ffi::CString::new(tty.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `c` is NUL-terminated.
+    Errno::result(unsafe { revoke(c.as_ptr()) }).map(drop)
 }
 
 fn errno_of(e: &std::io::Error) -> Errno {

@@ -419,14 +419,3 @@ pub fn sanitize_fds() {
         }
     }
 }
-
-/// Point stdout and stderr at the console, when there is one.
-pub fn output_to(console: Option<i32>) {
-    if let Some(c) = console {
-        // SAFETY: dup2 of a descriptor we own onto the standard ones.
-        unsafe {
-            libc::dup2(c, 1);
-            libc::dup2(c, 2);
-        }
-    }
-}
