@@ -3,7 +3,9 @@
 #   x86_64-unknown-freebsd:  check, clippy -D warnings, release build (link), test binaries link
 #   aarch64-unknown-freebsd: check (type-check only)
 #   x86_64-unknown-freebsd with +crt-static (the native FreeBSD build): check (type-check only)
-#   verify: the x86_64 release binary is a dynamic FreeBSD ELF that needs only libc/libthr.
+#   verify: the x86_64 release binary is a dynamic FreeBSD ELF that needs only libc/libthr;
+#           it and every test binary carry the FreeBSD ABI note (.ci/abi-note.sh, with
+#           negative controls).
 #
 # Usage: bash .ci/freebsd.sh [setup|check|clippy|build|test-build|verify|all]   (default: all)
 #   setup installs the tools only; every other mode runs setup first (idempotent, ~1 s if done).
@@ -125,12 +127,27 @@ verify() {
   [ "$osabi" = "UNIX - FreeBSD" ] || die "ELF header OS/ABI is '$osabi', not 'UNIX - FreeBSD'"
   interp=$(readelf -l "$OUT" | sed -n 's/.*program interpreter: \(.*\)]/\1/p')
   [ "$interp" = /libexec/ld-elf.so.1 ] || die "interpreter is '$interp', not /libexec/ld-elf.so.1"
-  # FreeBSD ABI note: owner FreeBSD, type 1 (binutils 2.40 prints NT_VERSION; newer NT_FREEBSD_ABI_TAG),
-  # description = __FreeBSD_version, little-endian 32-bit.
-  tag=$(readelf -n "$OUT" | awk '/^ *FreeBSD +0x0*4[ \t]+NT_(VERSION|FREEBSD_ABI_TAG)/ {f=1; next}
-      f && /description data:/ {print $6 $5 $4 $3; exit}')
-  [ -n "$tag" ] && tag=$((16#$tag)) && [ "$tag" -ge 1400000 ] || die "no FreeBSD ABI note (.note.tag) in $OUT"
+  # The FreeBSD ABI note (p_osrel) of the release binary and of every test binary.
+  tag=$(bash .ci/abi-note.sh "$OUT") || die "no FreeBSD ABI note (.note.tag) in $OUT"
+  tag=${tag##* }
   echo "ABI note: FreeBSD $tag"
+  local tests=() t
+  while IFS= read -r t; do tests+=("$t"); done < <(cargo test --no-run "${BS[@]}" -Zpanic-abort-tests \
+    --target "$X" --locked --message-format=json 2>/dev/null | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+  [ "${#tests[@]}" -gt 0 ] || die "no test binaries found (run: $0 test-build)"
+  bash .ci/abi-note.sh "${tests[@]}" || die "a test binary lacks the FreeBSD ABI note"
+  # Negative controls: the check refuses a copy without the note and one whose version is 0.
+  local bad="$CARGO_TARGET_DIR/abi-note-control"
+  objcopy --remove-section=.note.tag "$OUT" "$bad.none"
+  ! bash .ci/abi-note.sh "$bad.none" 2>/dev/null || die "abi-note.sh accepted a binary without .note.tag"
+  cp "$OUT" "$bad.zero"
+  local off; off=$(readelf -SW "$bad.zero" | sed -n 's/^ *\[ *[0-9]*\] *//p' | awk '$1 == ".note.tag" {print $4; exit}')
+  [ -n "$off" ] || die "no .note.tag section in $OUT"
+  off=$((16#$off))
+  # Elf_Note: namesz, descsz, type (12 bytes), "FreeBSD\0" (8), then the 4-byte version.
+  printf '\0\0\0\0' | dd of="$bad.zero" bs=1 seek=$((off + 20)) count=4 conv=notrunc status=none
+  ! bash .ci/abi-note.sh "$bad.zero" 2>/dev/null || die "abi-note.sh accepted ABI note version 0"
+  echo "abi-note controls: a copy without .note.tag and one with version 0 are refused"
   needed=$(readelf -d "$OUT" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | paste -sd ' ' -)
   echo "NEEDED: ${needed:-none}"
   for n in $needed; do

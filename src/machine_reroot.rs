@@ -364,6 +364,14 @@ impl<K: Kernel> Init<K> {
         let search = reroot::parse_init_path(&list).0;
         let wait = self.seconds(keys::MOUNTROOT_TIMEOUT, config::DEFAULT_MOUNTROOT_TIMEOUT);
         let probe = dir.join(NEWROOT);
+        if self.k.is_mount_point(&probe) {
+            // An earlier probe that was given up on finished after all.
+            tracing::warn!(
+                "reroot: {} is mounted already: unmounting it",
+                probe.display()
+            );
+            self.k.unmount(&probe, true).map_err(RerootError::Unmount)?;
+        }
         let mut last = RerootError::NoTarget;
         for s in sources {
             let name = format!("{}:{}", s.fstype, s.device);
@@ -379,7 +387,14 @@ impl<K: Kernel> Init<K> {
                 options: options.clone(),
                 read_only: true,
             };
-            if let Err(e) = self.k.mount(&spec, &probe) {
+            // In a child, bounded: a device whose daemon does not answer hangs the mount in
+            // the kernel, and it must not hang PID 1.
+            if let Err(e) = self.k.mount_bounded(&spec, &probe, wait) {
+                if e.errno == nix::errno::Errno::ETIMEDOUT {
+                    // The mount may still complete after the child was given up on.
+                    let _ = self.k.unmount(&probe, true);
+                    return Err(RerootError::Mount(name, e));
+                }
                 last = RerootError::Mount(name, e);
                 continue;
             }

@@ -339,6 +339,14 @@ fn every_failure_before_the_point_of_no_return_aborts() {
             true,
         ),
         (
+            "probe mount never answers",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.hang_next_mount();
+            },
+            true,
+        ),
+        (
             "unmount fails",
             |_, k| {
                 k.exit(102, Exited(0));
@@ -410,6 +418,54 @@ fn every_failure_before_the_point_of_no_return_aborts() {
         };
         assert_eq!(phases, want, "{what}: hook phases");
     }
+}
+
+/// A probe mount that never answers (a GEOM Gate or NBD device whose daemon hangs) costs
+/// PID 1 vfs.mountroot.timeout, not its life: the reroot aborts, the hook's abort phase runs,
+/// and the other alternatives are not tried (the kernel would hang on the same device).
+#[test]
+fn a_hung_probe_mount_aborts_within_the_mountroot_timeout() {
+    let rr = Rr::new();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    let other = rr.root.p("dev/ada1");
+    k.set_kenv("vfs.mountroot.timeout", "7").set_kenv(
+        "vfs.root.mountfrom",
+        &format!("ufs:{} ufs:{}", rr.device.display(), other.display()),
+    );
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.k.hang_next_mount();
+    let t = init.k.clock();
+    init.transition(State::MultiUser);
+    assert_aborted("hung probe", &rr, &init);
+    assert_eq!(init.k.clock() - t, Duration::from_secs(7));
+    let mounts: Vec<&Call> = init
+        .k
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Mount(..)))
+        .collect();
+    assert_eq!(mounts, [&Call::Mount(rr.probe_spec(), rr.s("root"))]);
+    let phases: Vec<String> = init.k.calls().iter().filter_map(phase).collect();
+    assert_eq!(phases, strs(&["prepare", "abort"]));
+    // The given-up mount completes later; the next reroot takes it off before its probe.
+    fs::create_dir_all(rr.s("root")).unwrap();
+    init.k.set_mounted(&rr.s("root")).clear_calls();
+    init.idle = false;
+    init.k
+        .signal(Sig::Reroot)
+        .exit(104, Exited(0))
+        .exit(105, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    let off = a
+        .iter()
+        .position(|c| *c == Call::Unmount(rr.s("root"), true));
+    let probe = a
+        .iter()
+        .position(|c| *c == Call::Mount(rr.probe_spec(), rr.s("root")));
+    assert!(off.is_some() && off < probe, "{a:?}");
+    assert!(switched(&init), "{a:?}");
 }
 
 #[test]

@@ -724,8 +724,14 @@ fn the_log_reaches_the_console_after_freebsd_revokes_it() {
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
     open().write_all(b"").unwrap();
     let seen = drain(&pty.master);
-    for line in ["reroot requested", "reroot aborted: target: vfs.root.mountfrom"] {
-        assert!(seen.contains(line), "{line:?} is not on the console: {seen:?}");
+    for line in [
+        "reroot requested",
+        "reroot aborted: target: vfs.root.mountfrom",
+    ] {
+        assert!(
+            seen.contains(line),
+            "{line:?} is not on the console: {seen:?}"
+        );
     }
     let logged = fs::read_to_string(&fallback).unwrap_or_default();
     assert!(!logged.contains("reroot requested"), "{logged}");

@@ -138,6 +138,8 @@ pub struct FakeKernel {
     ctty: Option<Pid>,
     /// How many times the console was revoked.
     console_revokes: usize,
+    /// How many of the next bounded mounts never answer.
+    hung_mounts: usize,
     /// Every nmount(2) the FreeBSD personality was asked for, with its answer.
     nmounts: Vec<(Vec<Opt>, nmount::Flags, Result<(), Errno>)>,
     /// What a device holds: its mount appears as a symlink to this directory.
@@ -344,6 +346,12 @@ impl FakeKernel {
         self
     }
 
+    /// Let the next bounded mount never answer (a device whose block daemon hangs).
+    pub fn hang_next_mount(&mut self) -> &mut Self {
+        self.hung_mounts += 1;
+        self
+    }
+
     /// How many times the console was revoked.
     #[must_use]
     pub fn console_revokes(&self) -> usize {
@@ -351,7 +359,6 @@ impl FakeKernel {
     }
 
     /// Every nmount(2) of the FreeBSD personality: options, flags, errno.
-    #[must_use]
     pub fn nmounts(&self) -> &[(Vec<Opt>, nmount::Flags, Result<(), Errno>)] {
         &self.nmounts
     }
@@ -684,6 +691,23 @@ impl Kernel for FakeKernel {
         std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
         self.mounted.push(dir.to_path_buf());
         Ok(())
+    }
+
+    fn mount_bounded(
+        &mut self,
+        spec: &MountSpec,
+        dir: &Path,
+        limit: Duration,
+    ) -> Result<(), KernelError> {
+        if self.hung_mounts > 0 {
+            // The call never returns: the deadline passes and the child is killed.
+            self.hung_mounts -= 1;
+            self.calls
+                .push(Call::Mount(spec.clone(), dir.to_path_buf()));
+            self.clock += limit;
+            return Err(KernelError::no_answer("mount", dir, limit));
+        }
+        self.mount(spec, dir)
     }
 
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {

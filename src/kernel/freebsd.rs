@@ -479,6 +479,15 @@ impl Kernel for FreeBsdKernel {
         nmount::mount_tmpfs(&mut Sys, dir)
     }
 
+    fn mount_bounded(
+        &mut self,
+        spec: &MountSpec,
+        dir: &Path,
+        limit: Duration,
+    ) -> Result<(), KernelError> {
+        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
+    }
+
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         nmount::mount(&mut Sys, spec, dir)
     }

@@ -251,6 +251,15 @@ impl Kernel for LinuxKernel {
         .map_err(|e| KernelError::new("mount tmpfs", Some(dir), e))
     }
 
+    fn mount_bounded(
+        &mut self,
+        spec: &MountSpec,
+        dir: &Path,
+        limit: Duration,
+    ) -> Result<(), KernelError> {
+        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
+    }
+
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         mkdir_700(dir)?;
         let (mut flags, data) = mount_options(&spec.options);

@@ -11,6 +11,7 @@
 //! Implementations are passed in explicitly (`Init::new(kernel, ...)`); nothing here switches on
 //! `cfg!(test)`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -306,7 +307,7 @@ pub struct MountSpec {
     detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
 pub struct KernelError {
     /// The call that failed, e.g. `"execve"`.
-    pub call: &'static str,
+    pub call: Cow<'static, str>,
     /// The path or object it was applied to, if any.
     pub target: Option<PathBuf>,
     /// The errno.
@@ -320,11 +321,22 @@ impl KernelError {
     #[must_use]
     pub fn new(call: &'static str, target: Option<&Path>, errno: nix::errno::Errno) -> Self {
         KernelError {
-            call,
+            call: Cow::Borrowed(call),
             target: target.map(Path::to_path_buf),
             errno,
             detail: None,
         }
+    }
+
+    /// A call that did not answer within `limit` (it runs on in a killed child process).
+    #[must_use]
+    pub fn no_answer(call: &'static str, target: &Path, limit: Duration) -> Self {
+        KernelError::new(call, Some(target), nix::errno::Errno::ETIMEDOUT).with_detail(Some(
+            &format!(
+                "no answer in {:.1} s; the process waiting for it was killed",
+                limit.as_secs_f64()
+            ),
+        ))
     }
 
     /// The same failure with the kernel's message (empty messages are dropped).
@@ -433,6 +445,17 @@ pub trait Kernel {
 
     /// Mount `spec` on `dir`, creating `dir` if needed.
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError>;
+
+    /// [`Kernel::mount`] from a child process, waiting at most `limit` for its answer (the
+    /// reroot's probe: a device whose block daemon does not answer blocks the mount in the
+    /// kernel, and must not block PID 1). No answer in time: the child is killed and the
+    /// error is ETIMEDOUT ([`KernelError::no_answer`]).
+    fn mount_bounded(
+        &mut self,
+        spec: &MountSpec,
+        dir: &Path,
+        limit: Duration,
+    ) -> Result<(), KernelError>;
 
     /// Unmount `dir`. `force`: FreeBSD MNT_FORCE, Linux MNT_DETACH.
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError>;

@@ -143,6 +143,7 @@ pub fn remount_ro(sys: &mut impl Nmount, dir: &Path) -> Result<(), KernelError> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
@@ -210,7 +211,7 @@ mod tests {
         // A mount point that is a file is refused before nmount.
         std::fs::write(&dir, "").unwrap();
         let e = mount(&mut k, &ufs("/dev/x"), &dir).unwrap_err();
-        assert_eq!((e.call, e.errno), ("mkdir", Errno::ENOTDIR));
+        assert_eq!((e.call.as_ref(), e.errno), ("mkdir", Errno::ENOTDIR));
     }
 
     /// FreeBSD's nmount needs `fstype` with MNT_UPDATE too: it comes from statfs.

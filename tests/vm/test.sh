@@ -30,6 +30,8 @@ scenarios=(
   "no-hook|vm_scenario=no-hook|vm: first root up on rootfs;reroot: no /etc/rc.reroot;reroot #1: stage;vm: new root up on /dev/vdb (reroot #1);vm: survivors: none;reboot: Power down|reroot aborted;rc.reroot (prepare);single user|"
   # 7. the target device never appears (vfs.mountroot.timeout=1).
   "missing-device|vm_scenario=missing-device|reroot aborted: target: /dev/vdq: no such device;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
+  # 7b. the target's daemon hangs: the probe mount never returns (vfs.mountroot.timeout=2).
+  "probe-hangs|vm_scenario=probe-hangs|vm: server [0-9]* of /dev/nbd1 stopped;reroot: no /etc/rc.reroot;reroot aborted: target: ext4:/dev/nbd1: mount /dev/reroot/root: ETIMEDOUT: Connection timed out (no answer in 2.0 s;vm: still on the first root;still running;resumed;reboot: Power down|vm: new root up;point of no return;late probe mount is still there;continuing it|"
   # 8. the new root has no init.
   "no-init|reroot_image=noinit.img|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);nbd0: Disconnected due to user request;reroot aborted: init: no executable init;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
   # 9. the new root's init is not executable.
