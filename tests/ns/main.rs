@@ -441,6 +441,44 @@ fn sigint_reboots_and_the_namespace_ends_with_sighup() {
     assert!(sb.read("tmp/final").is_some(), "rc.final ran");
 }
 
+/// The console is a real terminal with a getty on it (a container's console). At shutdown
+/// PID 1 revokes every ttys line it started, the console too (TIOCVHANGUP), and then the
+/// console itself (init.c's death_single): each kills PID 1's own console descriptor. The
+/// log must go on, on the console, not in /var/log/init.log. (A hang-up also flushes what
+/// the other side had not read yet: lines written just before a revoke can be lost, as on
+/// any terminal; only lines written after the last one are asserted.)
+#[test]
+fn the_log_survives_revoking_a_pty_console() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        (
+            "etc/ttys",
+            "console \"/bin/fakegetty\" vt100 on secure\n",
+            0o644,
+        ),
+        ("bin/fakegetty", "#!/bin/sh\nexec sleep 100000\n", EXEC),
+    ]);
+    sb.pty_console();
+    sb.boot(&[], &[]);
+    sb.expect_console("started /bin/fakegetty", T);
+    sb.signal(Signal::SIGINT);
+    sb.wait_exit(T).expect("namespace ended");
+    for line in ["entering single_user", "INFO reboot"] {
+        sb.expect_console(line, T);
+        let after = sb
+            .console()
+            .split_once("entering death")
+            .map(|(_, a)| a.to_owned());
+        assert!(
+            after.as_deref().unwrap_or_default().contains(line),
+            "{line:?} is not on the console after the revoke:\n{}",
+            sb.console()
+        );
+    }
+    let fallback = sb.read("var/log/init.log").unwrap_or_default();
+    assert!(!fallback.contains("entering single_user"), "{fallback}");
+}
+
 #[test]
 fn sigusr2_powers_off_and_the_namespace_ends_with_sigint() {
     let mut sb = Sandbox::new(&[("etc/rc", "#!/bin/sh\n", EXEC)]);

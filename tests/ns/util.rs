@@ -9,6 +9,8 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where Debian's busybox-static installs itself.
@@ -32,6 +34,9 @@ pub fn require_tools() {
 pub struct Sandbox {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The console is this pty's slave (see [`Sandbox::pty_console`]); a thread copies
+    /// what the master reads into `console.log`.
+    pty: Option<PtyConsole>,
     /// Loop devices attached for ext4 images (detached on drop).
     loops: Vec<String>,
     /// Boot from this device instead of the root directory.
@@ -76,12 +81,41 @@ impl Sandbox {
         let sb = Sandbox {
             dir,
             child: None,
+            pty: None,
             loops: Vec::new(),
             root_device: None,
         };
         populate(&sb.root(), files);
         fs::write(sb.dir.path().join("console.log"), "").expect("console.log");
         sb
+    }
+
+    /// Make the console a real terminal: a pty whose slave is bound on /dev/console (as a
+    /// container's console is). What reaches the master is copied to the console log.
+    pub fn pty_console(&mut self) {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+        drop(pty.slave);
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = self.dir.path().join("console.log");
+        let (master, flag) = (pty.master, Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !flag.load(Ordering::Relaxed) {
+                match nix::unistd::read(&master, &mut buf) {
+                    Ok(n) if n > 0 => {
+                        let mut f = fs::OpenOptions::new()
+                            .append(true)
+                            .open(&log)
+                            .expect("console.log");
+                        let _ = std::io::Write::write_all(&mut f, &buf[..n]);
+                    }
+                    // No slave open (between a hang-up and a reopen): try again shortly.
+                    _ => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        self.pty = Some(PtyConsole { slave, stop });
     }
 
     /// Boot from an image made by [`Sandbox::image`] (mounted read-write on the root
@@ -148,7 +182,10 @@ impl Sandbox {
     /// Start reinit as PID 1 of a new pid + mount namespace, with `args` and kenv store lines.
     pub fn boot(&mut self, args: &[&str], kenv: &[&str]) {
         let root = self.root();
-        let console = self.dir.path().join("console.log");
+        let console = match &self.pty {
+            Some(p) => p.slave.clone(),
+            None => self.dir.path().join("console.log"),
+        };
         let mut store = String::new();
         for k in kenv {
             store.push_str(k);
@@ -261,8 +298,17 @@ impl Sandbox {
     }
 }
 
+/// See [`Sandbox::pty_console`].
+struct PtyConsole {
+    slave: PathBuf,
+    stop: Arc<AtomicBool>,
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        if let Some(p) = &self.pty {
+            p.stop.store(true, Ordering::Relaxed);
+        }
         if let Some(mut c) = self.child.take() {
             // --kill-child: PID 1 gets SIGKILL when unshare dies, and the namespace with it.
             let _ = c.kill();
