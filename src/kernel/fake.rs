@@ -717,14 +717,12 @@ impl Kernel for FakeKernel {
         if self.freebsd() {
             return nmount::mount(self, spec, dir);
         }
-        let Some(contents) = self.devices.get(&spec.device).cloned() else {
-            return Err(KernelError::new("mount", Some(dir), Errno::ENXIO));
-        };
-        // The mount shows the device's contents: a symlink stands in for the mount.
-        if dir.is_dir() {
-            std::fs::remove_dir(dir).map_err(|e| io_error("rmdir", dir, &e))?;
+        // Linux's mount(2) needs the mount point too; the Linux kernel creates it first.
+        if !dir.is_dir() {
+            std::fs::create_dir(dir).map_err(|e| io_error("mkdir", dir, &e))?;
         }
-        std::os::unix::fs::symlink(&contents, dir).map_err(|e| io_error("symlink", dir, &e))?;
+        self.attach(&spec.device, dir)
+            .map_err(|e| KernelError::new("mount", Some(dir), e))?;
         self.mounted.push(dir.to_path_buf());
         Ok(())
     }
@@ -819,6 +817,14 @@ impl Nmount for FakeKernel {
 }
 
 impl FakeKernel {
+    /// Mount `device` on the directory `dir`: the mount shows the device's contents, through
+    /// a symlink that replaces the directory.
+    fn attach(&self, device: &str, dir: &Path) -> Result<(), Errno> {
+        let contents = self.devices.get(device).ok_or(Errno::ENXIO)?;
+        std::fs::remove_dir(dir).map_err(|e| errno_of(&e))?;
+        std::os::unix::fs::symlink(contents, dir).map_err(|e| errno_of(&e))
+    }
+
     /// The console's session leader exited: FreeBSD revokes the console.
     fn session_leader_exited(&mut self) {
         let Some(tty) = self.console_tty.clone().filter(|_| self.freebsd()) else {
@@ -872,12 +878,8 @@ impl FakeKernel {
             Ok(_) => {}
         }
         if fstype != "tmpfs" {
-            let from = get("from").unwrap_or_default();
-            let Some(contents) = self.devices.get(&from).cloned() else {
-                return Err((Errno::ENXIO, None));
-            };
-            std::fs::remove_dir(&dir).map_err(|e| (errno_of(&e), None))?;
-            std::os::unix::fs::symlink(&contents, &dir).map_err(|e| (errno_of(&e), None))?;
+            self.attach(&get("from").unwrap_or_default(), &dir)
+                .map_err(|e| (e, None))?;
         }
         self.mounted.push(dir.clone());
         self.fs_info.insert(dir, (fstype, flags.read_only));
