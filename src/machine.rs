@@ -1032,7 +1032,7 @@ impl<K: Kernel> Init<K> {
         State::SingleUser
     }
 
-    /// The end: sync, /etc/rc.final, reboot(2). `None` if reboot(2) failed.
+    /// The end: sync, /etc/rc.final, sync, reboot(2). `None` if reboot(2) failed.
     fn final_reboot(&mut self, how: RebootHow) -> Option<State> {
         self.k.sync();
         let fin = self.paths.rc_final.clone();
@@ -1053,6 +1053,8 @@ impl<K: Kernel> Init<K> {
         let r = if synced {
             self.k.reboot_synced(how)
         } else {
+            // What rc.final and the last log lines wrote: Linux's reboot(2) does not sync.
+            self.k.sync();
             self.k.reboot(how)
         };
         match r {

@@ -816,6 +816,27 @@ fn shutdown_with_survivors_leaves_a_read_only_root_alone() {
     assert!(init.k.root_read_only());
 }
 
+/// Linux's reboot(2) does not sync: what /etc/rc.final wrote is synced just before it.
+#[test]
+fn the_last_sync_comes_after_rc_final() {
+    let rr = Rr::new();
+    rr.root.write("etc/rc.final", "#!/bin/sh\n", 0o755);
+    let mut init = multi_user(&rr.root, rr.kernel_without_survivor(SwitchKind::User));
+    init.k.clear_calls();
+    init.k.signal(Sig::Int).exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    let fin = a
+        .iter()
+        .rposition(|c| matches!(c, Call::Spawn(s, _) if s.path.ends_with("etc/rc.final")))
+        .expect("rc.final ran");
+    assert_eq!(
+        a[fin + 1..],
+        [Call::Sync, Call::Reboot(RebootHow::Reboot)],
+        "{a:?}"
+    );
+}
+
 #[test]
 fn shutdown_without_survivors_is_init_8s() {
     let rr = Rr::new();
