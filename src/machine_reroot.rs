@@ -15,6 +15,7 @@
 //! everything first, then run the hook and the checks; a failure then leaves single-user mode
 //! on the old root.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +40,10 @@ pub enum RerootError {
     /// The staging tmpfs could not be mounted.
     #[error("stage: {0}")]
     Stage(KernelError),
+    /// The staging directory, or a staging area found mounted, is not one only root
+    /// controls.
+    #[error("stage: {0}: refused")]
+    StageRefused(String),
     /// PID 1's executable could not be copied into the staging area.
     #[error("stage: copy of init: {0}")]
     Copy(String),
@@ -242,9 +247,35 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Mount the staging tmpfs, or reuse one that is still mounted (it may serve survivors).
-    /// Returns whether it was mounted now.
+    /// Returns whether it was mounted now. Only root may control the place: no symbolic link
+    /// on the way (a tmpfs mounted through `/dev/reroot -> /etc` would hide /etc), every
+    /// directory root's and writable by nobody else; a staging area found mounted must be a
+    /// tmpfs, root's, and gets mode 0700 again.
     fn stage(&mut self, dir: &Path) -> Result<bool, RerootError> {
+        let refused = |e: &dyn std::fmt::Display| RerootError::StageRefused(e.to_string());
+        let exists = dir.symlink_metadata().is_ok();
+        let checked = if exists {
+            dir
+        } else {
+            dir.parent().unwrap_or(Path::new("/"))
+        };
+        reroot::root_controls(checked).map_err(|e| refused(&e))?;
+        if exists && !dir.is_dir() {
+            return Err(refused(&format!("{}: not a directory", dir.display())));
+        }
         if self.k.is_mount_point(dir) {
+            match self.k.fs_type(dir) {
+                Some(t) if t == "tmpfs" => {}
+                other => {
+                    let t = other.unwrap_or_else(|| "unknown".into());
+                    return Err(refused(&format!(
+                        "{}: mounted {t}, not tmpfs",
+                        dir.display()
+                    )));
+                }
+            }
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| refused(&format!("{}: chmod 0700: {e}", dir.display())))?;
             tracing::info!("reroot: reusing the staging area {}", dir.display());
             return Ok(false);
         }

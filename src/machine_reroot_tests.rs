@@ -468,6 +468,68 @@ fn a_hung_probe_mount_aborts_within_the_mountroot_timeout() {
     assert!(switched(&init), "{a:?}");
 }
 
+/// `/dev/reroot -> /etc`: the tmpfs would be mounted on /etc, hiding rc.reroot and
+/// rc.shutdown, and the trampoline written there. A staging directory that is a symbolic
+/// link is refused before anything is mounted or written.
+#[test]
+fn a_staging_directory_that_is_a_symlink_is_refused() {
+    let rr = Rr::new();
+    std::os::unix::fs::symlink(rr.root.p("etc"), &rr.staging).unwrap();
+    let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::User));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(init.state(), State::MultiUser);
+    assert!(init.k.mounted().is_empty(), "{:?}", init.k.mounted());
+    assert!(
+        !rr.root.p("etc/init").exists(),
+        "the trampoline went to /etc"
+    );
+    assert!(!init.k.actions().iter().any(|c| matches!(
+        c,
+        Call::MountTmpfs(_) | Call::CreateFile(..) | Call::Spawn(..) | Call::Kill(..)
+    )));
+}
+
+/// A staging area found mounted is reused only when it is a tmpfs that only root can
+/// write; it gets mode 0700 again. A world-writable one (a user could have swapped the
+/// trampoline or planted a "survivor") or one of another type is refused.
+#[test]
+fn a_reused_staging_area_must_be_root_s_tmpfs() {
+    let rr = Rr::new();
+    fs::create_dir_all(&rr.staging).unwrap();
+    for (mode, tmpfs, reused) in [
+        (0o777, true, false),
+        (0o755, false, false),
+        (0o755, true, true),
+    ] {
+        fs::set_permissions(&rr.staging, fs::Permissions::from_mode(mode)).unwrap();
+        let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+        if tmpfs {
+            k.set_mounted_tmpfs(&rr.staging);
+        } else {
+            k.set_mounted(&rr.staging);
+        }
+        let mut init = rr.booted(k);
+        init.k.exit(102, Exited(0)).exit(103, Exited(0));
+        init.transition(State::MultiUser);
+        let staged = init
+            .k
+            .actions()
+            .iter()
+            .any(|c| matches!(c, Call::CreateFile(..)));
+        assert_eq!(staged, reused, "mode {mode:o}, tmpfs {tmpfs}");
+        if reused {
+            let m = fs::metadata(&rr.staging).unwrap().permissions().mode();
+            assert_eq!(m & 0o7777, 0o700);
+            let _ = fs::remove_file(rr.s("init"));
+            let _ = fs::remove_file(rr.s("reroot.state"));
+        } else {
+            assert_eq!(init.state(), State::MultiUser);
+            assert_eq!(count(&init, |c| matches!(c, Call::Spawn(..))), 0);
+        }
+    }
+}
+
 #[test]
 fn aborted_reroot_keeps_a_staging_area_that_survivors_run_from() {
     let rr = Rr::new();
@@ -487,7 +549,7 @@ fn aborted_reroot_keeps_a_staging_area_that_survivors_run_from() {
 fn second_reroot_reuses_the_staging_area_and_counts() {
     let rr = Rr::new();
     let mut k = rr.kernel(SwitchKind::Kernel);
-    k.set_mounted(&rr.staging);
+    k.set_mounted_tmpfs(&rr.staging);
     fs::create_dir_all(&rr.staging).unwrap();
     fs::write(rr.s("init"), "the previous trampoline").unwrap();
     crate::reroot::Record {
@@ -734,7 +796,7 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
     for m in ["/", "/usr", "/dev"] {
         k.set_mounted(Path::new(m));
     }
-    k.set_mounted(&rr.staging).set_mounted(&rr.s("store"));
+    k.set_mounted_tmpfs(&rr.staging).set_mounted(&rr.s("store"));
     // An '@' survivor running from the root: stopped before the hook's stop phase.
     k.add_process(ProcInfo {
         pid: AT_SURVIVOR,
@@ -804,7 +866,7 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
 fn shutdown_with_survivors_leaves_a_read_only_root_alone() {
     let rr = Rr::new();
     let mut k = rr.kernel(SwitchKind::Kernel);
-    k.set_mounted(&rr.staging).set_root_read_only();
+    k.set_mounted_tmpfs(&rr.staging).set_root_read_only();
     let mut init = multi_user(&rr.root, k);
     init.k
         .signal(Sig::Int)
@@ -823,7 +885,10 @@ fn the_last_sync_comes_after_rc_final() {
     rr.root.write("etc/rc.final", "#!/bin/sh\n", 0o755);
     let mut init = multi_user(&rr.root, rr.kernel_without_survivor(SwitchKind::User));
     init.k.clear_calls();
-    init.k.signal(Sig::Int).exit(102, Exited(0)).exit(103, Exited(0));
+    init.k
+        .signal(Sig::Int)
+        .exit(102, Exited(0))
+        .exit(103, Exited(0));
     init.transition(State::MultiUser);
     let a = init.k.actions();
     let fin = a

@@ -402,6 +402,7 @@ fn shutdown_sequences() {
                     },
                     103,
                 ));
+                want.push(Call::Sync);
                 want.push(Call::Reboot(how));
                 assert_eq!(actions_after_reentry(&init.k), want, "{sig}");
             }

@@ -86,24 +86,22 @@ pub fn parse_init_path(value: &str) -> (Vec<PathBuf>, Vec<String>) {
     (good, bad)
 }
 
-/// Why the hook is refused.
+/// Why a path is not one that only root controls.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HookError {
-    /// It cannot be inspected.
-    #[error("{path}: {errno}")]
-    Stat {
-        /// The hook.
-        path: PathBuf,
-        /// The cause.
-        errno: nix::errno::Errno,
-    },
-    /// Not a regular file.
-    #[error("{0}: not a regular file")]
-    NotFile(PathBuf),
+pub enum PathError {
+    /// It cannot be inspected (or does not exist).
+    #[error("{0}: {1}")]
+    Stat(PathBuf, nix::errno::Errno),
+    /// A component is a symbolic link.
+    #[error("{0}: a symbolic link")]
+    Symlink(PathBuf),
+    /// A component on the way is not a directory.
+    #[error("{0}: not a directory")]
+    NotDir(PathBuf),
     /// Owned by someone other than root.
     #[error("{path}: owned by uid {uid}, not root")]
     NotRootOwned {
-        /// The hook.
+        /// The file or directory.
         path: PathBuf,
         /// Its owner.
         uid: u32,
@@ -111,42 +109,87 @@ pub enum HookError {
     /// Group or others may write it.
     #[error("{path}: mode {mode:04o} is group- or world-writable")]
     Writable {
-        /// The hook.
+        /// The file or directory.
         path: PathBuf,
         /// Its mode.
         mode: u32,
     },
 }
 
-/// Whether the hook may run: `Ok(None)` when there is none (it is optional), `Ok(Some)` when
-/// it is a regular root-owned file that neither group nor others can write.
-pub fn trust_hook(path: &Path) -> Result<Option<PathBuf>, HookError> {
-    let meta = match path.metadata() {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(HookError::Stat {
-                path: path.to_path_buf(),
-                errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            })
+fn lstat(path: &Path) -> Result<std::fs::Metadata, PathError> {
+    path.symlink_metadata().map_err(|e| {
+        PathError::Stat(
+            path.to_path_buf(),
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })
+}
+
+/// Whether only root can change what the absolute `path` names: no component is a symbolic
+/// link, `path` itself and every directory above it is owned by root, and none is writable
+/// by group or others — except a sticky directory such as `/tmp`, whose root-owned entries
+/// nobody else can rename or remove.
+pub fn root_controls(path: &Path) -> Result<(), PathError> {
+    let mut cur = PathBuf::from("/");
+    let mut meta = lstat(&cur)?;
+    for c in path.components().skip(1) {
+        if !meta.is_dir() {
+            return Err(PathError::NotDir(cur));
         }
-    };
-    if !meta.is_file() {
-        return Err(HookError::NotFile(path.to_path_buf()));
+        let next = cur.join(c);
+        let child = lstat(&next)?;
+        if child.file_type().is_symlink() {
+            return Err(PathError::Symlink(next));
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.uid() != 0 {
+            return Err(PathError::NotRootOwned {
+                path: cur,
+                uid: meta.uid(),
+            });
+        }
+        if mode & 0o022 != 0 && !(mode & 0o1000 != 0 && child.uid() == 0) {
+            return Err(PathError::Writable { path: cur, mode });
+        }
+        cur = next;
+        meta = child;
     }
+    let mode = meta.permissions().mode() & 0o7777;
     if meta.uid() != 0 {
-        return Err(HookError::NotRootOwned {
-            path: path.to_path_buf(),
+        return Err(PathError::NotRootOwned {
+            path: cur,
             uid: meta.uid(),
         });
     }
-    let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
-        return Err(HookError::Writable {
-            path: path.to_path_buf(),
-            mode,
-        });
+        return Err(PathError::Writable { path: cur, mode });
     }
+    Ok(())
+}
+
+/// Why the hook is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookError {
+    /// Not a regular file.
+    #[error("{0}: not a regular file")]
+    NotFile(PathBuf),
+    /// It, or a directory above it, could be changed by someone other than root.
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+/// Whether the hook may run: `Ok(None)` when there is none (it is optional), `Ok(Some)` when
+/// it is a regular file that only root can change (see [`root_controls`]): then nobody else
+/// can replace it between this check and its exec.
+pub fn trust_hook(path: &Path) -> Result<Option<PathBuf>, HookError> {
+    match path.symlink_metadata() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Ok(m) if !m.file_type().is_symlink() && !m.is_file() => {
+            return Err(HookError::NotFile(path.to_path_buf()))
+        }
+        _ => {}
+    }
+    root_controls(path)?;
     Ok(Some(path.to_path_buf()))
 }
 
@@ -429,31 +472,73 @@ mod tests {
 
     #[test]
     fn hook_trust_rules() {
+        assert!(nix::unistd::geteuid().is_root(), "the unit tests need root");
         let d = tempfile::tempdir().unwrap();
         let h = d.path().join("rc.reroot");
         assert_eq!(trust_hook(&h), Ok(None));
         fs::write(&h, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
-        if nix::unistd::geteuid().is_root() {
-            assert_eq!(trust_hook(&h), Ok(Some(h.clone())));
-            fs::set_permissions(&h, fs::Permissions::from_mode(0o775)).unwrap();
-            assert!(matches!(
-                trust_hook(&h),
-                Err(HookError::Writable { mode: 0o775, .. })
-            ));
-            std::os::unix::fs::chown(&h, Some(1), None).unwrap();
-            fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
-            assert!(matches!(
-                trust_hook(&h),
-                Err(HookError::NotRootOwned { uid: 1, .. })
-            ));
-        } else {
-            assert!(matches!(
-                trust_hook(&h),
-                Err(HookError::NotRootOwned { .. })
-            ));
-        }
+        assert_eq!(trust_hook(&h), Ok(Some(h.clone())));
+        fs::set_permissions(&h, fs::Permissions::from_mode(0o775)).unwrap();
+        assert!(matches!(
+            trust_hook(&h),
+            Err(HookError::Path(PathError::Writable { mode: 0o775, .. }))
+        ));
+        std::os::unix::fs::chown(&h, Some(1), None).unwrap();
+        fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            trust_hook(&h),
+            Err(HookError::Path(PathError::NotRootOwned { uid: 1, .. }))
+        ));
         assert!(matches!(trust_hook(d.path()), Err(HookError::NotFile(_))));
+    }
+
+    /// Every directory above the hook counts: one that others may write lets them replace
+    /// the hook between its check and its exec; a symbolic link on the way is refused.
+    #[test]
+    fn the_hook_s_directories_count_too() {
+        let d = tempfile::tempdir().unwrap();
+        let etc = d.path().join("etc");
+        fs::create_dir(&etc).unwrap();
+        let h = etc.join("rc.reroot");
+        fs::write(&h, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(trust_hook(&h), Ok(Some(h.clone())));
+        // A sticky, world-writable directory (/tmp) above is fine: its root entries stay.
+        assert!(d.path().starts_with(std::env::temp_dir()));
+        fs::set_permissions(&etc, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            trust_hook(&h),
+            Err(HookError::Path(PathError::Writable {
+                path: etc.clone(),
+                mode: 0o777
+            }))
+        );
+        fs::set_permissions(&etc, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(trust_hook(&h), Ok(Some(h.clone())));
+        std::os::unix::fs::chown(&h, Some(1), None).unwrap();
+        assert!(trust_hook(&h).is_err());
+        std::os::unix::fs::chown(&h, Some(0), None).unwrap();
+        fs::set_permissions(&etc, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&etc, Some(1), None).unwrap();
+        assert!(matches!(
+            trust_hook(&h),
+            Err(HookError::Path(PathError::NotRootOwned { uid: 1, .. }))
+        ));
+        std::os::unix::fs::chown(&etc, Some(0), None).unwrap();
+        // A symlink on the way, or as the hook, is refused.
+        let link = d.path().join("etc2");
+        std::os::unix::fs::symlink(&etc, &link).unwrap();
+        assert_eq!(
+            trust_hook(&link.join("rc.reroot")),
+            Err(HookError::Path(PathError::Symlink(link.clone())))
+        );
+        let hl = etc.join("hook-link");
+        std::os::unix::fs::symlink(&h, &hl).unwrap();
+        assert_eq!(
+            trust_hook(&hl),
+            Err(HookError::Path(PathError::Symlink(hl.clone())))
+        );
     }
 
     #[test]

@@ -298,6 +298,13 @@ impl FakeKernel {
         self
     }
 
+    /// Pretend a tmpfs is mounted on `dir` already (a staging area left by an earlier init).
+    pub fn set_mounted_tmpfs(&mut self, dir: &Path) -> &mut Self {
+        self.fs_info
+            .insert(dir.to_path_buf(), ("tmpfs".to_owned(), false));
+        self.set_mounted(dir)
+    }
+
     /// Directories mounted now, in mount order.
     #[must_use]
     pub fn mounted(&self) -> Vec<PathBuf> {
@@ -682,6 +689,10 @@ impl Kernel for FakeKernel {
         self.mounted.iter().any(|m| m == dir)
     }
 
+    fn fs_type(&self, dir: &Path) -> Option<String> {
+        self.fs_info.get(dir).map(|(t, _)| t.clone())
+    }
+
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
         self.calls.push(Call::MountTmpfs(dir.to_path_buf()));
         self.result(CallKind::MountTmpfs, "nmount tmpfs", dir)?;
@@ -690,6 +701,8 @@ impl Kernel for FakeKernel {
         }
         std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
         self.mounted.push(dir.to_path_buf());
+        self.fs_info
+            .insert(dir.to_path_buf(), ("tmpfs".to_owned(), false));
         Ok(())
     }
 

@@ -475,6 +475,10 @@ impl Kernel for FreeBsdKernel {
         nmount::Nmount::statfs(&Sys, dir).is_ok_and(|fs| fs.mounted_on == dir)
     }
 
+    fn fs_type(&self, dir: &Path) -> Option<String> {
+        nmount::Nmount::statfs(&Sys, dir).ok().map(|fs| fs.fstype)
+    }
+
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
         nmount::mount_tmpfs(&mut Sys, dir)
     }

@@ -239,6 +239,15 @@ impl Kernel for LinuxKernel {
         linux_switch::is_mount_point(dir)
     }
 
+    fn fs_type(&self, dir: &Path) -> Option<String> {
+        let fs = nix::sys::statfs::statfs(dir).ok()?;
+        Some(if fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC {
+            "tmpfs".to_owned()
+        } else {
+            format!("{:#x}", fs.filesystem_type().0)
+        })
+    }
+
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {
         mkdir_700(dir)?;
         mount(

@@ -439,6 +439,9 @@ pub trait Kernel {
     /// Whether `dir` is the root of a mounted filesystem.
     fn is_mount_point(&self, dir: &Path) -> bool;
 
+    /// The type of the filesystem `dir` is on (`"tmpfs"`, `"ufs"`, …), when it can be told.
+    fn fs_type(&self, dir: &Path) -> Option<String>;
+
     /// Mount a tmpfs with mode 0700 on `dir` (the staging area), creating `dir` if needed
     /// (Linux; FreeBSD's devfs always has /dev/reroot).
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError>;
