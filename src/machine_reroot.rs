@@ -488,7 +488,7 @@ impl<K: Kernel> Init<K> {
     /// mounted it and nothing runs from it. Nothing was stopped.
     fn abort_reroot(&mut self, dir: &Path, staged_here: bool, hook_ran: bool, e: &RerootError) {
         if hook_ran {
-            if let Some(hook) = reroot::trust_hook(&self.paths.rc_reroot).ok().flatten() {
+            if let Some(hook) = self.hook_for("abort") {
                 if let Err(e) = self.run_hook(&hook, "abort", dir) {
                     tracing::warn!("reroot: {e}");
                 }
@@ -510,6 +510,24 @@ impl<K: Kernel> Init<K> {
         }
         self.merge_reroot_requests("the aborted one");
         tracing::error!("reroot aborted: {e}; the system keeps running");
+    }
+
+    /// The hook for a phase after `prepare`, every reason not to run it logged.
+    fn hook_for(&self, phase: &str) -> Option<PathBuf> {
+        match reroot::trust_hook(&self.paths.rc_reroot) {
+            Ok(Some(hook)) => Some(hook),
+            Ok(None) => {
+                tracing::info!(
+                    "reroot: no {}: no {phase} phase",
+                    self.paths.rc_reroot.display()
+                );
+                None
+            }
+            Err(e) => {
+                tracing::error!("reroot: {e}: the hook's {phase} phase cannot run");
+                None
+            }
+        }
     }
 
     /// Requests that came in before or during a reroot belong to it: one reroot answers
@@ -636,31 +654,35 @@ impl<K: Kernel> Init<K> {
             Err(e) => tracing::error!("shutdown: {e}; / stays read-write"),
         }
         self.k.sync();
-        // Survivors that run from elsewhere ('@' daemons) cannot outlive the root's storage:
-        // they may still look things up on / as they exit. They go before the hook takes the
-        // root's device away; the daemons running from the staging area go after it.
+        // The hook's stop phase first, with every survivor still running: an '@' daemon run
+        // from the root may be the one serving it (nbd-client -systemd-mark), and / is
+        // read-only now.
+        if let Some(hook) = self.hook_for("stop") {
+            if let Err(e) = self.run_hook(&hook, "stop", &dir) {
+                tracing::warn!("shutdown: {e}");
+            }
+        }
+        // Then the survivors. Those that run from outside the staging area get SIGKILL only:
+        // their code may live on the device the hook has just stopped, and a SIGTERM handler
+        // would page it in (I/O errors); SIGKILL runs none of their code.
         let outside: Vec<ProcInfo> = self
             .survivors(&dir)
             .into_iter()
             .filter(|p| !runs_from(p, &dir))
             .collect();
-        if !outside.is_empty() {
-            for p in &outside {
-                tracing::info!(
-                    "shutdown: stopping survivor {} ({}) before the hook: it runs from outside {}",
-                    p.pid,
-                    p.name,
-                    dir.display()
-                );
-            }
-            self.stop_processes(|p| runs_from(p, &dir));
-        }
-        if let Some(hook) = reroot::trust_hook(&self.paths.rc_reroot).ok().flatten() {
-            if let Err(e) = self.run_hook(&hook, "stop", &dir) {
+        for p in &outside {
+            tracing::info!(
+                "shutdown: SIGKILL to survivor {} ({}): it runs from outside {}",
+                p.pid,
+                p.name,
+                dir.display()
+            );
+            if let Err(e) = self.k.kill(KillTarget::Pid(p.pid), KillSig::Kill) {
                 tracing::warn!("shutdown: {e}");
             }
         }
-        self.stop_processes(|_| false);
+        let outside: Vec<i32> = outside.iter().map(|p| p.pid).collect();
+        self.stop_processes(|p| outside.contains(&p.pid));
         for m in mounts
             .iter()
             .rev()

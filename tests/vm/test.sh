@@ -37,7 +37,7 @@ scenarios=(
   # 9. the new root's init is not executable.
   "noexec-init|reroot_image=noexec.img|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);nbd0: Disconnected due to user request;reroot aborted: init: /sbin/init: mode 0644: not executable;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
   # 10. a survivor keeps a file of the old root open for writing.
-  "busy-root|vm_scenario=busy-root root=/dev/vdb|vm: scratch daemon [0-9];survivor;old root held by;old root detached;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);shutdown: / remounted read-only;stopping survivor [0-9]* (qemu-nbd) before the hook;reroot: /etc/rc.reroot (stop);/dev/nbd0 disconnected;reboot: Power down|reroot aborted;switch: old root unmounted|"
+  "busy-root|vm_scenario=busy-root root=/dev/vdb|vm: scratch daemon [0-9];survivor;old root held by;old root detached;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);/dev/nbd0 disconnected;SIGKILL to survivor [0-9]* (qemu-nbd);reboot: Power down|reroot aborted;switch: old root unmounted|"
   # 11. ten reroot requests in about 100 ms: exactly one reroot.
   "storm|vm_scenario=storm|vm: storm: 10 reroot requests;merged into this one;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);reboot: Power down|reroot #2;reroot aborted;requested during shutdown|reroot: /etc/rc.reroot (prepare)=1;reroot #1: stage=1;vm: new root up=1"
   # 12. shutdown of a root on NBD with a writer busy: the daemon hears nothing before / is
