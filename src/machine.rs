@@ -989,7 +989,7 @@ impl<K: Kernel> Init<K> {
             tracing::debug!("{e}");
         }
         let dir = self.paths.reroot_dir.clone();
-        if !self.survivors(&dir).is_empty() {
+        if self.survivors(&dir).is_none_or(|s| !s.is_empty()) {
             // kill(-1) would reach them: they are stopped last, by exitrd.
             self.stop_all_but_survivors(&dir);
             self.sessions.clear();
@@ -1017,7 +1017,10 @@ impl<K: Kernel> Init<K> {
                 return State::DeathSingle;
             }
         }
-        let left = self.k.processes();
+        let left = self.k.processes().unwrap_or_else(|e| {
+            tracing::error!("cannot list processes: {e}");
+            Vec::new()
+        });
         if !left.is_empty() {
             let list: Vec<String> = left
                 .iter()

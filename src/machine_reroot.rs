@@ -496,15 +496,14 @@ impl<K: Kernel> Init<K> {
         }
         if staged_here {
             let users = self.survivors(dir);
-            if users.is_empty() {
+            if users.as_ref().is_some_and(Vec::is_empty) {
                 if let Err(e) = self.k.unmount(dir, false) {
                     tracing::warn!("reroot: {e}");
                 }
             } else {
                 tracing::warn!(
-                    "reroot: {} stays mounted: {} process(es) run from it",
-                    dir.display(),
-                    users.len()
+                    "reroot: {} stays mounted: survivors may run from it",
+                    dir.display()
                 );
             }
         }
@@ -544,20 +543,26 @@ impl<K: Kernel> Init<K> {
         }
     }
 
-    /// The processes a reroot must not touch: those running a file from the staging area,
-    /// and root's processes whose argv\[0\] starts with `@` (systemd's storage daemons).
-    pub(super) fn survivors(&self, dir: &Path) -> Vec<ProcInfo> {
-        self.k
-            .processes()
-            .into_iter()
-            .filter(|p| is_survivor(p, dir))
-            .collect()
+    /// The processes a reroot must not touch: those running a file from the staging area
+    /// (from that very tmpfs, not a look-alike path in another mount namespace), root's
+    /// processes whose argv\[0\] starts with `@` (systemd's storage daemons), and every
+    /// process of which that cannot be told. `None` when the process list itself cannot be
+    /// had: then anyone may be a survivor. Both are logged.
+    pub(super) fn survivors(&self, dir: &Path) -> Option<Vec<ProcInfo>> {
+        let spare = Spare::new(dir);
+        match self.k.processes() {
+            Ok(ps) => Some(ps.into_iter().filter(|p| spare.spares(p)).collect()),
+            Err(e) => {
+                tracing::error!("cannot list processes ({e}): anyone may be a survivor");
+                None
+            }
+        }
     }
 
     /// Stop every process but the survivors: SIGTERM, a bounded wait, SIGKILL, a bounded
     /// wait. Survivors receive no signal at all.
     pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) {
-        for p in self.survivors(dir) {
+        for p in self.survivors(dir).unwrap_or_default() {
             tracing::info!(
                 "survivor {} ({}): {}",
                 p.pid,
@@ -565,7 +570,8 @@ impl<K: Kernel> Init<K> {
                 p.exe.as_deref().unwrap_or(Path::new("?")).display()
             );
         }
-        self.stop_processes(|p| is_survivor(p, dir));
+        let spare = Spare::new(dir);
+        self.stop_processes(|p| spare.spares(p));
     }
 
     /// SIGTERM, a bounded wait, SIGKILL, a bounded wait, to every process `spare` refuses;
@@ -577,12 +583,15 @@ impl<K: Kernel> Init<K> {
             loop {
                 self.reap();
                 self.absorb_shutdown_requests();
-                let left: Vec<ProcInfo> = self
-                    .k
-                    .processes()
-                    .into_iter()
-                    .filter(|p| !spare(p))
-                    .collect();
+                let left: Vec<ProcInfo> = match self.k.processes() {
+                    Ok(ps) => ps.into_iter().filter(|p| !spare(p)).collect(),
+                    Err(e) => {
+                        // Nobody can be told from a survivor: signal no one, and do not
+                        // take silence for death.
+                        tracing::error!("cannot list processes ({e}): nothing is stopped");
+                        return;
+                    }
+                };
                 if left.is_empty() {
                     return;
                 }
@@ -625,7 +634,7 @@ impl<K: Kernel> Init<K> {
     /// unmounts what the staging area holds. No-op without survivors.
     pub(super) fn exitrd(&mut self) -> bool {
         let dir = self.paths.reroot_dir.clone();
-        if self.survivors(&dir).is_empty() {
+        if self.survivors(&dir).is_some_and(|s| s.is_empty()) {
             return false;
         }
         tracing::warn!(
@@ -642,7 +651,10 @@ impl<K: Kernel> Init<K> {
                 || m.starts_with(&dir)
                 || m == Path::new("/")
         };
-        let mounts = self.k.mounts();
+        let mounts = self.k.mounts().unwrap_or_else(|e| {
+            tracing::error!("shutdown: cannot list mounts ({e}): none is unmounted");
+            Vec::new()
+        });
         for m in mounts.iter().rev().filter(|m| !api(m)) {
             if let Err(e) = self.k.unmount(m, false) {
                 tracing::error!("shutdown: {e}; it stays mounted");
@@ -665,10 +677,12 @@ impl<K: Kernel> Init<K> {
         // Then the survivors. Those that run from outside the staging area get SIGKILL only:
         // their code may live on the device the hook has just stopped, and a SIGTERM handler
         // would page it in (I/O errors); SIGKILL runs none of their code.
+        let spare = Spare::new(&dir);
         let outside: Vec<ProcInfo> = self
             .survivors(&dir)
+            .unwrap_or_default()
             .into_iter()
-            .filter(|p| !runs_from(p, &dir))
+            .filter(|p| p.exe.is_some() && !spare.runs_from(p))
             .collect();
         for p in &outside {
             tracing::info!(
@@ -697,14 +711,62 @@ impl<K: Kernel> Init<K> {
     }
 }
 
-/// See [`Init::survivors`].
-fn is_survivor(p: &ProcInfo, dir: &Path) -> bool {
-    runs_from(p, dir) || p.argv0.starts_with('@') && p.uid == 0
+/// The survivor rule of [`Init::survivors`], for one staging area.
+struct Spare<'a> {
+    dir: &'a Path,
+    /// The device of the staging tmpfs: a survivor's executable must be on it.
+    dev: Option<u64>,
 }
 
-/// Whether `p`'s executable lives under `dir` (the staging area).
-fn runs_from(p: &ProcInfo, dir: &Path) -> bool {
-    p.exe.as_deref().is_some_and(|e| e.starts_with(dir))
+impl<'a> Spare<'a> {
+    fn new(dir: &'a Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Spare {
+            dir,
+            dev: std::fs::metadata(dir).ok().map(|m| m.dev()),
+        }
+    }
+
+    /// Whether `p` must not be signalled: a survivor, or a process of which that cannot be
+    /// told (unreadable executable, argv\[0\] or owner). Logged when unknown.
+    fn spares(&self, p: &ProcInfo) -> bool {
+        match self.classify(p) {
+            Some(s) => s,
+            None => {
+                tracing::warn!(
+                    "cannot tell whether {} ({}) is a survivor: sparing it",
+                    p.pid,
+                    p.name
+                );
+                true
+            }
+        }
+    }
+
+    /// `Some(true)`: a survivor; `Some(false)`: certainly not; `None`: cannot be told.
+    fn classify(&self, p: &ProcInfo) -> Option<bool> {
+        if self.runs_from(p) {
+            return Some(true);
+        }
+        let at = match (&p.argv0, p.uid) {
+            (Some(a), _) if !a.starts_with('@') => Some(false),
+            (Some(_), Some(uid)) => Some(uid == 0),
+            _ => None,
+        };
+        match at {
+            Some(true) => Some(true),
+            Some(false) if p.exe.is_some() => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Whether `p`'s executable lives in the staging area: its path is under it and, where
+    /// the platform reports it, the file is on the staging tmpfs itself (a user's own tmpfs
+    /// on /dev/reroot in a mount namespace of theirs shows the same path).
+    fn runs_from(&self, p: &ProcInfo) -> bool {
+        p.exe.as_deref().is_some_and(|e| e.starts_with(self.dir))
+            && p.exe_dev.is_none_or(|d| Some(d) == self.dev)
+    }
 }
 
 /// Take `ro`/`rw` out of a mount option list: read-only unless `rw` is given (FreeBSD always
@@ -729,21 +791,48 @@ mod tests {
     #[test]
     fn survivor_rule() {
         let dir = Path::new("/dev/reroot");
+        let spare = Spare { dir, dev: Some(7) };
         let p = |exe: &str, argv0: &str, uid| ProcInfo {
             pid: 9,
             name: "x".into(),
             exe: Some(exe.into()),
-            argv0: argv0.into(),
-            uid,
+            exe_dev: None,
+            argv0: Some(argv0.into()),
+            uid: Some(uid),
         };
-        assert!(is_survivor(&p("/dev/reroot/nbd/ld.so", "ld.so", 1000), dir));
-        assert!(is_survivor(&p("/usr/bin/qemu-nbd", "@qemu-nbd", 0), dir));
-        assert!(!is_survivor(
-            &p("/usr/bin/qemu-nbd", "@qemu-nbd", 1000),
-            dir
-        ));
-        assert!(!is_survivor(&p("/dev/rerooted/x", "x", 0), dir));
-        assert!(!is_survivor(&p("/usr/sbin/sshd", "sshd", 0), dir));
+        let yes = |p: &ProcInfo| spare.classify(p) == Some(true);
+        let no = |p: &ProcInfo| spare.classify(p) == Some(false);
+        assert!(yes(&p("/dev/reroot/nbd/ld.so", "ld.so", 1000)));
+        assert!(yes(&p("/usr/bin/qemu-nbd", "@qemu-nbd", 0)));
+        assert!(no(&p("/usr/bin/qemu-nbd", "@qemu-nbd", 1000)));
+        assert!(no(&p("/dev/rerooted/x", "x", 0)));
+        assert!(no(&p("/usr/sbin/sshd", "sshd", 0)));
+        // The path under /dev/reroot is not enough: the file must be on the staging tmpfs.
+        let elsewhere = ProcInfo {
+            exe_dev: Some(8),
+            ..p("/dev/reroot/x", "x", 1000)
+        };
+        assert!(no(&elsewhere));
+        assert!(yes(&ProcInfo {
+            exe_dev: Some(7),
+            ..elsewhere
+        }));
+        // What cannot be read cannot rule a process out.
+        let unknown = |f: fn(&mut ProcInfo)| {
+            let mut q = p("/usr/sbin/sshd", "sshd", 0);
+            f(&mut q);
+            spare.classify(&q)
+        };
+        assert_eq!(unknown(|q| q.exe = None), None);
+        assert_eq!(unknown(|q| q.argv0 = None), None);
+        assert_eq!(unknown(|q| q.uid = None), Some(false));
+        assert_eq!(
+            unknown(|q| {
+                q.argv0 = Some("@nbd".into());
+                q.uid = None;
+            }),
+            None
+        );
     }
 
     #[test]

@@ -44,8 +44,9 @@ impl Rr {
             pid: SURVIVOR,
             name: "nbd-client".into(),
             exe: Some(self.staging.join("nbd-client")),
-            argv0: "nbd-client".into(),
-            uid: 0,
+            argv0: Some("nbd-client".into()),
+            uid: Some(0),
+            exe_dev: None,
         });
         k
     }
@@ -63,8 +64,9 @@ impl Rr {
                 pid: SERVICE,
                 name: "sshd".into(),
                 exe: Some("/usr/sbin/sshd".into()),
-                argv0: "/usr/sbin/sshd".into(),
-                uid: 0,
+                argv0: Some("/usr/sbin/sshd".into()),
+                uid: Some(0),
+                exe_dev: None,
             });
         k
     }
@@ -627,7 +629,7 @@ fn kill_first_order_runs_the_hook_after_stopping_everything() {
         .any(|c| matches!(c, Call::Exec(..) | Call::SwitchRoot(_))));
     assert!(matches!(a.last(), Some(Call::Spawn(s, _)) if s.argv == ["-sh"]));
     // Negative control of the transactional test above: here the service did die.
-    assert!(!init.k.processes().iter().any(|p| p.pid == SERVICE));
+    assert!(!init.k.processes().unwrap().iter().any(|p| p.pid == SERVICE));
 }
 
 #[test]
@@ -802,8 +804,9 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
         pid: AT_SURVIVOR,
         name: "qemu-nbd".into(),
         exe: Some("/usr/bin/qemu-nbd".into()),
-        argv0: "@scratch".into(),
-        uid: 0,
+        argv0: Some("@scratch".into()),
+        uid: Some(0),
+        exe_dev: None,
     });
     let mut init = multi_user(&rr.root, k);
     init.k.clear_calls();
@@ -903,6 +906,109 @@ fn the_last_sync_comes_after_rc_final() {
         a[fin + 1..],
         [Call::Sync, Call::Reboot(RebootHow::Reboot)],
         "{a:?}"
+    );
+}
+
+/// The process list cannot be read at shutdown: nobody can be told from a survivor. No
+/// kill(-1) (it would reach the daemon under a mounted root), and the survivor shutdown
+/// path: / read-only and the hook's stop phase before anything is signalled.
+#[test]
+fn shutdown_without_a_process_list_fails_safe() {
+    let rr = Rr::new();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_mounted_tmpfs(&rr.staging).break_process_list();
+    let mut init = multi_user(&rr.root, k);
+    init.k.clear_calls();
+    init.k
+        .signal(Sig::Int)
+        .exit(102, Exited(0))
+        .exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    assert!(
+        !a.iter().any(|c| matches!(
+            c,
+            Call::Kill(KillTarget::All, _) | Call::Kill(KillTarget::Pid(SURVIVOR), _)
+        )),
+        "{a:?}"
+    );
+    let ro = a.iter().position(|c| *c == Call::RemountRo("/".into()));
+    let stop = a.iter().position(|c| phase(c).as_deref() == Some("stop"));
+    assert!(ro.is_some() && ro < stop, "{a:?}");
+    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)));
+}
+
+/// A process whose executable or argv[0] cannot be read may be a survivor: it is spared,
+/// at the reroot and at shutdown (and the shutdown takes the survivor path).
+#[test]
+fn a_process_that_cannot_be_read_is_spared() {
+    const HIDDEN: i32 = 80;
+    let rr = Rr::new();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    k.add_process(ProcInfo {
+        pid: HIDDEN,
+        name: "nbd-client".into(),
+        exe: None,
+        exe_dev: None,
+        argv0: None,
+        uid: None,
+    });
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(switched(&init));
+    assert_eq!(
+        count(&init, |c| matches!(
+            c,
+            Call::Kill(KillTarget::Pid(HIDDEN), _)
+        )),
+        0
+    );
+    assert_eq!(
+        count(&init, |c| matches!(
+            c,
+            Call::Kill(KillTarget::Pid(SERVICE), _)
+        )),
+        1
+    );
+}
+
+/// A process of a user who put a tmpfs of their own on /dev/reroot in a mount namespace
+/// of theirs shows an executable under /dev/reroot; it is not on PID 1's staging tmpfs,
+/// so it is no survivor: it is stopped at the reroot.
+#[test]
+fn a_look_alike_staging_path_makes_no_survivor() {
+    use std::os::unix::fs::MetadataExt;
+    const IMPOSTOR: i32 = 90;
+    let rr = Rr::new();
+    fs::create_dir_all(&rr.staging).unwrap();
+    let dev = fs::metadata(&rr.staging).unwrap().dev();
+    let mut k = rr.kernel(SwitchKind::Kernel);
+    k.set_mounted_tmpfs(&rr.staging).add_process(ProcInfo {
+        pid: IMPOSTOR,
+        name: "x".into(),
+        exe: Some(rr.s("x")),
+        exe_dev: Some(dev + 1),
+        argv0: Some("x".into()),
+        uid: Some(1000),
+    });
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(switched(&init));
+    assert_eq!(
+        count(&init, |c| *c
+            == Call::Kill(KillTarget::Pid(IMPOSTOR), KillSig::Term)),
+        1
+    );
+    // Negative control: the real survivor (on the staging tmpfs, or where devices are not
+    // reported) hears nothing.
+    assert_eq!(
+        count(&init, |c| matches!(
+            c,
+            Call::Kill(KillTarget::Pid(SURVIVOR), _)
+        )),
+        0
     );
 }
 

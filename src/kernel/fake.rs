@@ -138,6 +138,8 @@ pub struct FakeKernel {
     ctty: Option<Pid>,
     /// How many times the console was revoked.
     console_revokes: usize,
+    /// The process list cannot be had (every [`Kernel::processes`] fails).
+    process_list_broken: bool,
     /// How many of the next bounded mounts never answer.
     hung_mounts: usize,
     /// Every nmount(2) the FreeBSD personality was asked for, with its answer.
@@ -350,6 +352,12 @@ impl FakeKernel {
     /// Linux does not at a session leader's exit.
     pub fn set_console_tty(&mut self, tty: &Path) -> &mut Self {
         self.console_tty = Some(tty.to_path_buf());
+        self
+    }
+
+    /// Make every [`Kernel::processes`] fail from now on (EIO).
+    pub fn break_process_list(&mut self) -> &mut Self {
+        self.process_list_broken = true;
         self
     }
 
@@ -646,7 +654,14 @@ impl Kernel for FakeKernel {
         self.calls.push(Call::RaiseSecurelevel);
     }
 
-    fn processes(&self) -> Vec<ProcInfo> {
+    fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
+        if self.process_list_broken {
+            return Err(KernelError::new(
+                "readdir",
+                Some(Path::new("/proc")),
+                Errno::EIO,
+            ));
+        }
         let mut v: Vec<ProcInfo> = self
             .live
             .iter()
@@ -657,16 +672,18 @@ impl Kernel for FakeKernel {
                     pid,
                     name: format!("fake{pid}"),
                     exe: spec.map(|s| s.path.clone()),
-                    argv0: spec
-                        .and_then(|s| s.argv.first().cloned())
-                        .unwrap_or_default(),
-                    uid: 0,
+                    exe_dev: None,
+                    argv0: Some(
+                        spec.and_then(|s| s.argv.first().cloned())
+                            .unwrap_or_default(),
+                    ),
+                    uid: Some(0),
                 }
             })
             .chain(self.others.values().cloned())
             .collect();
         v.sort_by_key(|p| p.pid);
-        v
+        Ok(v)
     }
 
     fn self_exe(&self) -> PathBuf {
@@ -766,8 +783,8 @@ impl Kernel for FakeKernel {
             .map_err(|e| io_error("open", path, &e))
     }
 
-    fn mounts(&self) -> Vec<PathBuf> {
-        self.mounted.clone()
+    fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
+        Ok(self.mounted.clone())
     }
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {

@@ -199,26 +199,52 @@ fn reboot_with(flags: c_int) -> Result<(), KernelError> {
         .map_err(|e| KernelError::new("reboot", None, e))
 }
 
+/// A sysctl's whole value: its size asked first, then read; ENOMEM (it grew meanwhile, as
+/// the process table or a process's arguments can) asks again, a few times.
+fn sysctl_bytes(mib: &[c_int]) -> Result<Vec<u8>, Errno> {
+    let n = libc::c_uint::try_from(mib.len()).map_err(|_| Errno::EINVAL)?;
+    for _ in 0..8 {
+        let mut len: usize = 0;
+        // SAFETY: a NULL buffer asks for the size.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                n,
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        Errno::result(rc)?;
+        let mut buf = vec![0u8; len + len / 4 + 64];
+        let mut len = buf.len();
+        // SAFETY: `buf` is writable for `len` bytes.
+        let rc = unsafe {
+            libc::sysctl(
+                mib.as_ptr(),
+                n,
+                buf.as_mut_ptr().cast::<c_void>(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        match Errno::result(rc) {
+            Ok(_) => {
+                buf.truncate(len);
+                return Ok(buf);
+            }
+            Err(Errno::ENOMEM) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::ENOMEM)
+}
+
 /// `kern.proc.<what>.<pid>` as bytes.
 fn proc_sysctl(what: c_int, pid: Pid) -> Option<Vec<u8>> {
-    let mib = [libc::CTL_KERN, libc::KERN_PROC, what, pid];
-    let mut buf = vec![0u8; libc::PATH_MAX as usize * 4];
-    let mut len = buf.len();
-    // SAFETY: `buf` is writable for `len` bytes.
-    let rc = unsafe {
-        libc::sysctl(
-            mib.as_ptr(),
-            4,
-            buf.as_mut_ptr().cast::<c_void>(),
-            &mut len,
-            std::ptr::null(),
-            0,
-        )
-    };
-    (rc == 0).then(|| {
-        buf.truncate(len);
-        buf
-    })
+    sysctl_bytes(&[libc::CTL_KERN, libc::KERN_PROC, what, pid]).ok()
 }
 
 /// The executable of `pid` (`-1`: this process), from `kern.proc.pathname`.
@@ -400,62 +426,38 @@ impl Kernel for FreeBsdKernel {
         }
     }
 
-    fn processes(&self) -> Vec<ProcInfo> {
-        let mib = [libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC, 0];
-        let mut len: usize = 0;
-        // SAFETY: NULL buffer asks for the size.
-        let rc = unsafe {
-            libc::sysctl(
-                mib.as_ptr(),
-                3,
-                std::ptr::null_mut(),
-                &mut len,
-                std::ptr::null(),
-                0,
-            )
-        };
-        if rc != 0 {
-            return Vec::new();
-        }
+    fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
+        let raw = sysctl_bytes(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC])
+            .map_err(|e| KernelError::new("sysctl kern.proc.proc", None, e))?;
         let size = std::mem::size_of::<libc::kinfo_proc>();
-        let mut procs: Vec<libc::kinfo_proc> = Vec::with_capacity(len / size + 16);
-        let mut len = procs.capacity() * size;
-        // SAFETY: the buffer has room for `len` bytes of kinfo_proc records.
-        let rc = unsafe {
-            libc::sysctl(
-                mib.as_ptr(),
-                3,
-                procs.as_mut_ptr().cast::<c_void>(),
-                &mut len,
-                std::ptr::null(),
-                0,
-            )
-        };
-        if rc != 0 {
-            return Vec::new();
-        }
-        // SAFETY: the kernel filled `len` bytes with whole records.
-        unsafe { procs.set_len(len / size) };
-        let mut out: Vec<ProcInfo> = procs
-            .iter()
+        let mut out: Vec<ProcInfo> = raw
+            .chunks_exact(size)
+            .map(|c| {
+                // SAFETY: the kernel wrote whole kinfo_proc records; read_unaligned copes
+                // with the byte buffer's alignment.
+                unsafe { std::ptr::read_unaligned(c.as_ptr().cast::<libc::kinfo_proc>()) }
+            })
             .filter(|p| p.ki_pid > 1 && p.ki_flag & libc::P_SYSTEM as libc::c_long == 0)
             .filter(|p| p.ki_stat != SZOMB)
             .map(|p| {
                 // SAFETY: ki_comm is a NUL-terminated array inside the record.
                 let name = unsafe { CStr::from_ptr(p.ki_comm.as_ptr()) };
-                let args = proc_sysctl(libc::KERN_PROC_ARGS, p.ki_pid).unwrap_or_default();
-                let argv0 = args.split(|b| *b == 0).next().unwrap_or_default();
+                let argv0 = proc_sysctl(libc::KERN_PROC_ARGS, p.ki_pid).map(|args| {
+                    let first = args.split(|b| *b == 0).next().unwrap_or_default();
+                    String::from_utf8_lossy(first).into_owned()
+                });
                 ProcInfo {
                     pid: p.ki_pid,
                     name: name.to_string_lossy().into_owned(),
                     exe: proc_path(p.ki_pid),
-                    argv0: String::from_utf8_lossy(argv0).into_owned(),
-                    uid: p.ki_ruid,
+                    exe_dev: None,
+                    argv0,
+                    uid: Some(p.ki_ruid),
                 }
             })
             .collect();
         out.sort_by_key(|p| p.pid);
-        out
+        Ok(out)
     }
 
     fn self_exe(&self) -> PathBuf {
@@ -509,29 +511,26 @@ impl Kernel for FreeBsdKernel {
         unix::create_file(path, data, mode)
     }
 
-    fn mounts(&self) -> Vec<PathBuf> {
+    fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
+        let err = |e| KernelError::new("getfsstat", None, e);
         // SAFETY: a NULL buffer asks for the count.
         let n = unsafe { libc::getfsstat(std::ptr::null_mut(), 0, libc::MNT_NOWAIT) };
-        let Ok(n) = usize::try_from(n) else {
-            return Vec::new();
-        };
+        let n = usize::try_from(n).map_err(|_| err(Errno::last()))?;
         // SAFETY: statfs is plain data; zeroed is a valid value.
         let mut v: Vec<libc::statfs> = vec![unsafe { std::mem::zeroed() }; n + 8];
         let bytes = std::mem::size_of::<libc::statfs>() * v.len();
         // SAFETY: `v` has room for `bytes` bytes of statfs records.
         let got =
             unsafe { libc::getfsstat(v.as_mut_ptr(), bytes as libc::c_long, libc::MNT_NOWAIT) };
-        let Ok(got) = usize::try_from(got) else {
-            return Vec::new();
-        };
+        let got = usize::try_from(got).map_err(|_| err(Errno::last()))?;
         v.truncate(got);
-        v.iter()
+        Ok(v.iter()
             .map(|s| {
                 // SAFETY: f_mntonname is NUL-terminated by the kernel.
                 let on = unsafe { CStr::from_ptr(s.f_mntonname.as_ptr()) };
                 PathBuf::from(on.to_string_lossy().into_owned())
             })
-            .collect()
+            .collect())
     }
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {

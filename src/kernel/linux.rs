@@ -186,40 +186,29 @@ impl Kernel for LinuxKernel {
 
     fn raise_securelevel(&mut self) {}
 
-    fn processes(&self) -> Vec<ProcInfo> {
-        let Ok(dir) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        let mut out: Vec<ProcInfo> = dir
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.parse::<Pid>().ok())
-            .filter(|&pid| pid != 1)
-            .filter_map(|pid| {
-                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                let (name, rest) = parse_stat(&stat)?;
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                // Kernel threads carry PF_KTHREAD in the flags (field 9). Zombies are dead.
-                let flags: u64 = fields.get(6)?.parse().ok()?;
-                if flags & PF_KTHREAD != 0 || *fields.first()? == "Z" {
-                    return None;
-                }
-                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-                let uid = fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|t| parse_uid(&t))
-                    .unwrap_or(u32::MAX);
-                Some(ProcInfo {
-                    pid,
-                    name,
-                    exe: fs::read_link(format!("/proc/{pid}/exe")).ok(),
-                    argv0: String::from_utf8_lossy(argv0).into_owned(),
-                    uid,
-                })
-            })
-            .collect();
+    fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
+        let dir = fs::read_dir("/proc")
+            .map_err(|e| KernelError::new("readdir", Some(Path::new("/proc")), io_errno(&e)))?;
+        let mut out = Vec::new();
+        for entry in dir {
+            let entry = entry
+                .map_err(|e| KernelError::new("readdir", Some(Path::new("/proc")), io_errno(&e)))?;
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Pid>().ok())
+            else {
+                continue;
+            };
+            if pid == 1 {
+                continue;
+            }
+            if let Some(p) = process(pid) {
+                out.push(p);
+            }
+        }
         out.sort_by_key(|p| p.pid);
-        out
+        Ok(out)
     }
 
     fn self_exe(&self) -> PathBuf {
@@ -299,10 +288,8 @@ impl Kernel for LinuxKernel {
         unix::create_file(path, data, mode)
     }
 
-    fn mounts(&self) -> Vec<PathBuf> {
-        linux_switch::mounts()
-            .map(|m| m.into_iter().map(|x| x.mount_point).collect())
-            .unwrap_or_default()
+    fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
+        linux_switch::mounts().map(|m| m.into_iter().map(|x| x.mount_point).collect())
     }
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
@@ -321,6 +308,72 @@ impl Kernel for LinuxKernel {
             None => Err(KernelError::new("switch_root", None, Errno::EINVAL)),
         }
     }
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// One process from /proc, `None` when it is gone, a kernel thread or a zombie. What cannot
+/// be read is `None` in the answer (the caller then cannot rule the process out as a
+/// survivor). Nothing here follows a magic link into a filesystem: `exe` is a readlink, its
+/// device comes from `maps`.
+fn process(pid: Pid) -> Option<ProcInfo> {
+    let gone = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH));
+    let stat = match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(t) => Some(t),
+        Err(e) if gone(&e) => return None,
+        Err(_) => None,
+    };
+    let mut name = "?".to_owned();
+    if let Some((n, rest)) = stat.as_deref().and_then(parse_stat) {
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Kernel threads carry PF_KTHREAD in the flags (field 9). Zombies are dead.
+        let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if flags & PF_KTHREAD != 0 || fields.first() == Some(&"Z") {
+            return None;
+        }
+        name = n;
+    }
+    let argv0 = fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| {
+        let first = c.split(|b| *b == 0).next().unwrap_or_default();
+        String::from_utf8_lossy(first).into_owned()
+    });
+    let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| parse_uid(&t));
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let exe_dev = exe.as_ref().and_then(|e| {
+        let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+        maps_dev(&maps, e)
+    });
+    Some(ProcInfo {
+        pid,
+        name,
+        // A path without its device could be another mount namespace's file: unknown.
+        exe: exe.filter(|_| exe_dev.is_some()),
+        exe_dev,
+        argv0,
+        uid,
+    })
+}
+
+/// The device (st_dev encoding) of the first mapping of `exe` in a `/proc/PID/maps` text.
+fn maps_dev(maps: &str, exe: &Path) -> Option<u64> {
+    let want = exe.to_str()?;
+    maps.lines().find_map(|l| {
+        // address perms offset dev inode path
+        let mut f = l.splitn(6, ' ');
+        let dev = f.nth(3)?;
+        let path = f.nth(1)?.trim_start();
+        if path != want {
+            return None;
+        }
+        let (major, minor) = dev.split_once(':')?;
+        let major = u32::from_str_radix(major, 16).ok()?;
+        let minor = u32::from_str_radix(minor, 16).ok()?;
+        Some(libc::makedev(major, minor))
+    })
 }
 
 fn mkdir_700(dir: &Path) -> Result<(), KernelError> {
@@ -386,6 +439,30 @@ fn parse_stat(stat: &str) -> Option<(String, &str)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_executable_s_device_comes_from_maps() {
+        let maps = "\
+55d4c6a00000-55d4c6a2e000 r--p 00000000 00:1a 12345                      /dev/reroot/x (deleted)
+55d4c6a2e000-55d4c6b00000 r-xp 0002e000 08:01 777                        /dev/reroot/ld.so
+7ffd1c7e5000-7ffd1c806000 rw-p 00000000 00:00 0                          [stack]
+";
+        assert_eq!(
+            maps_dev(maps, Path::new("/dev/reroot/ld.so")),
+            Some(libc::makedev(8, 1))
+        );
+        assert_eq!(
+            maps_dev(maps, Path::new("/dev/reroot/x (deleted)")),
+            Some(libc::makedev(0, 0x1a))
+        );
+        assert_eq!(maps_dev(maps, Path::new("/dev/reroot/y")), None);
+        // This process: its executable's device is the one stat(2) reports.
+        use std::os::unix::fs::MetadataExt;
+        let me = process(i32::try_from(std::process::id()).unwrap()).unwrap();
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        assert_eq!(me.exe_dev, Some(std::fs::metadata(&exe).unwrap().dev()));
+        assert_eq!(me.uid, Some(nix::unistd::getuid().as_raw()));
+    }
 
     #[test]
     fn mount_option_split() {

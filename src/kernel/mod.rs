@@ -266,13 +266,19 @@ pub struct ProcInfo {
     pub pid: Pid,
     /// Its short command name.
     pub name: String,
-    /// The file it runs, when the kernel can say (Linux `/proc/PID/exe`, FreeBSD
-    /// `kern.proc.pathname`).
+    /// The file it runs, as PID 1 names it (Linux `/proc/PID/exe`, FreeBSD
+    /// `kern.proc.pathname`); `None` when it cannot be told.
     pub exe: Option<PathBuf>,
-    /// argv\[0\] as the kernel sees it (`/proc/PID/cmdline`, `kern.proc.args`).
-    pub argv0: String,
-    /// Its real user id.
-    pub uid: u32,
+    /// The device of the filesystem that file is on, where the platform can have the same
+    /// path name different files (Linux: a process in another mount namespace; read from
+    /// `/proc/PID/maps`, which touches no filesystem). `None` on FreeBSD, which has no mount
+    /// namespaces: there the path is the file.
+    pub exe_dev: Option<u64>,
+    /// argv\[0\] as the kernel sees it (`/proc/PID/cmdline`, `kern.proc.args`); `None` when
+    /// it cannot be read.
+    pub argv0: Option<String>,
+    /// Its real user id in PID 1's user namespace; `None` when it cannot be read.
+    pub uid: Option<u32>,
 }
 
 /// How the root filesystem is switched in reroot phase two.
@@ -412,8 +418,9 @@ pub trait Kernel {
     /// FreeBSD: raise `kern.securelevel` from 0 to 1 before gettys start. Linux: nothing.
     fn raise_securelevel(&mut self);
 
-    /// Every process still running except PID 1 and kernel threads.
-    fn processes(&self) -> Vec<ProcInfo>;
+    /// Every process still running except PID 1 and kernel threads. An error means the list
+    /// could not be had: callers must then assume that anyone may be a survivor.
+    fn processes(&self) -> Result<Vec<ProcInfo>, KernelError>;
 
     /// The path of the running executable (to start internal helpers such as `sulogin`, and
     /// to copy into the staging area at a reroot).
@@ -468,7 +475,7 @@ pub trait Kernel {
     fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
 
     /// Every mount point, in the order they were mounted.
-    fn mounts(&self) -> Vec<PathBuf>;
+    fn mounts(&self) -> Result<Vec<PathBuf>, KernelError>;
 
     /// Remount the filesystem at `dir` read-only (flushing it).
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError>;
