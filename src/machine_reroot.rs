@@ -733,10 +733,19 @@ impl<'a> Spare<'a> {
         match self.classify(p) {
             Some(s) => s,
             None => {
+                let unread: Vec<&str> = [
+                    (p.exe.is_none(), "executable"),
+                    (p.argv0.is_none(), "argv[0]"),
+                    (p.uid.is_none(), "owner"),
+                ]
+                .iter()
+                .filter_map(|(u, what)| u.then_some(*what))
+                .collect();
                 tracing::warn!(
-                    "cannot tell whether {} ({}) is a survivor: sparing it",
+                    "cannot tell whether {} ({}) is a survivor ({} unreadable): sparing it",
                     p.pid,
-                    p.name
+                    p.name,
+                    unread.join(", ")
                 );
                 true
             }

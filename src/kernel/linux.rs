@@ -342,7 +342,12 @@ fn process(pid: Pid) -> Option<ProcInfo> {
     let uid = fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|t| parse_uid(&t));
-    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+    // No executable link (ENOENT) once the process has let go of its memory: it is exiting.
+    let exe = match fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(e) => Some(e),
+        Err(e) if gone(&e) => return None,
+        Err(_) => None,
+    };
     let exe_dev = exe.as_ref().and_then(|e| {
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
         maps_dev(&maps, e)

@@ -41,6 +41,8 @@ pub struct MountInfo {
     pub id: u32,
     /// Parent mount id (equal to `id` for the rootfs).
     pub parent: u32,
+    /// The device of its filesystem (st_dev encoding, from `major:minor`).
+    pub dev: u64,
     /// The directory of its filesystem that is mounted (`/` unless a bind mount).
     pub root: PathBuf,
     /// Mount point, unescaped, relative to the process root.
@@ -55,11 +57,14 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let mut f = l.split(' ');
             let id = f.next()?.parse().ok()?;
             let parent = f.next()?.parse().ok()?;
-            let root = PathBuf::from(unescape(f.nth(1)?));
+            let (major, minor) = f.next()?.split_once(':')?;
+            let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
+            let root = PathBuf::from(unescape(f.next()?));
             let mount_point = PathBuf::from(unescape(f.next()?));
             Some(MountInfo {
                 id,
                 parent,
+                dev,
                 root,
                 mount_point,
             })
@@ -204,6 +209,14 @@ fn pivot(
     mounts: &[MountInfo],
     warnings: &mut Vec<String>,
 ) -> Result<(), KernelError> {
+    // Who holds the old root, read now, while /proc is still where it was: mount ids and
+    // link names only, never a stat through a process's files (one on a hung NFS or FUSE
+    // mount, or served by a stuck survivor, would block PID 1 for good).
+    let last = |p: &Path| mounts.iter().rev().find(|m| m.mount_point == p);
+    let holders = match (last(Path::new("/")), last(new)) {
+        (Some(old), Some(n)) if old.dev != n.dev => holders(old, mounts),
+        _ => Vec::new(),
+    };
     // /dev holds the new root until the pivot; everything else moves now.
     for m in carried.iter().filter(|m| **m != Path::new("/dev")) {
         carry_into(m, &new.join(m.strip_prefix("/").unwrap_or(m)), warnings)?;
@@ -222,8 +235,6 @@ fn pivot(
     } else {
         None
     };
-    let old_st = fs::metadata("/").map(|m| m.dev()).ok();
-    let new_st = fs::metadata(new).map(|m| m.dev()).ok();
     nix::unistd::chdir(new).map_err(err("chdir", new))?;
     nix::unistd::pivot_root(".", ".").map_err(err("pivot_root", new))?;
     // From here "/" is the new root; the old one is stacked on top of "." and reachable
@@ -238,10 +249,6 @@ fn pivot(
             let _ = umount2(&p, MntFlags::MNT_DETACH);
         }
     }
-    let holders = match old_st {
-        Some(d) if old_st != new_st => holders(d),
-        _ => Vec::new(),
-    };
     if holders.is_empty() {
         drop(old_root);
         match umount2(".", MntFlags::empty()) {
@@ -338,14 +345,36 @@ pub fn empty_dir(dir: &Path, dev: u64) -> usize {
     failed
 }
 
-/// Processes that use files of filesystem `dev`: cwd, root, executable, open files, mapped
-/// files. One line per process, e.g. `412 (syslogd): fd 3 /var/log/messages`.
+/// The mount a path (as PID 1 names it) is on: the last mounted of the longest mount point
+/// that is a prefix of it.
+fn mount_of<'a>(path: &Path, mounts: &'a [MountInfo]) -> Option<&'a MountInfo> {
+    mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| path.starts_with(&m.mount_point))
+        .max_by_key(|(i, m)| (m.mount_point.components().count(), *i))
+        .map(|(_, m)| m)
+}
+
+/// Processes that use files of the mount `old` (the root being switched away from, looked
+/// at before `pivot_root`, which moves a cwd or root that is its top directory; so those
+/// do not count): cwd, root, executable, open files, mapped files. One line per process, e.g. `412 (syslogd): fd 3 /var/log/messages`. Nothing is
+/// stat'ed through a process's links: cwd, root and exe are readlinks placed on `mounts`,
+/// open files are told by `fdinfo`'s `mnt_id`, mapped files by `maps`' device.
 #[must_use]
-pub fn holders(dev: u64) -> Vec<String> {
+pub fn holders(old: &MountInfo, mounts: &[MountInfo]) -> Vec<String> {
     let me = std::process::id().to_string();
     let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
+        return vec!["? (the process list cannot be read)".to_owned()];
     };
+    let link = |p: &Path| fs::read_link(p).ok();
+    let on_old = |t: &Path| {
+        let t = t
+            .to_str()
+            .map_or(t, |s| Path::new(s.trim_end_matches(" (deleted)")));
+        t.is_absolute() && mount_of(t, mounts).is_some_and(|m| m.id == old.id)
+    };
+    let want = format!("{:02x}:{:02x}", libc::major(old.dev), libc::minor(old.dev));
     let mut out = Vec::new();
     for e in dir.filter_map(Result::ok) {
         let pid = e.file_name().to_string_lossy().into_owned();
@@ -354,31 +383,34 @@ pub fn holders(dev: u64) -> Vec<String> {
         }
         let base = PathBuf::from("/proc").join(&pid);
         let mut uses = Vec::new();
-        let on = |p: &Path| fs::metadata(p).map(|m| m.dev() == dev).unwrap_or(false);
-        let link = |p: &Path| {
-            fs::read_link(p)
-                .map(|t| t.display().to_string())
-                .unwrap_or_default()
-        };
         for what in ["cwd", "root", "exe"] {
-            let p = base.join(what);
-            if on(&p) {
-                uses.push(format!("{what} {}", link(&p)));
+            // pivot_root moves a cwd or root that is the old root's top directory itself.
+            let moved = what != "exe";
+            if let Some(t) =
+                link(&base.join(what)).filter(|t| on_old(t) && !(moved && t == Path::new("/")))
+            {
+                uses.push(format!("{what} {}", t.display()));
             }
         }
-        if let Ok(fds) = fs::read_dir(base.join("fd")) {
+        if let Ok(fds) = fs::read_dir(base.join("fdinfo")) {
             for fd in fds.filter_map(Result::ok) {
-                if on(&fd.path()) {
+                let mnt = fs::read_to_string(fd.path()).ok().and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("mnt_id:"))
+                        .and_then(|v| v.trim().parse::<u32>().ok())
+                });
+                if mnt == Some(old.id) {
+                    let name = fd.file_name();
+                    let target = link(&base.join("fd").join(&name)).unwrap_or_default();
                     uses.push(format!(
                         "fd {} {}",
-                        fd.file_name().to_string_lossy(),
-                        link(&fd.path())
+                        name.to_string_lossy(),
+                        target.display()
                     ));
                 }
             }
         }
         if let Ok(maps) = fs::read_to_string(base.join("maps")) {
-            let want = format!("{:02x}:{:02x}", libc::major(dev), libc::minor(dev));
             if let Some(l) = maps
                 .lines()
                 .find(|l| l.split_whitespace().nth(3) == Some(&want))

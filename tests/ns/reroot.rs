@@ -381,3 +381,64 @@ fn an_old_root_open_for_writing_cannot_even_be_made_read_only() {
     assert!(c.contains("remount read-only: EBUSY"), "{c}");
     assert!(c.contains("old root detached"), "{c}");
 }
+
+/// The host pid of the process with pid `ns_pid` in the namespace of `sb`'s PID 1.
+fn host_pid(sb: &Sandbox, ns_pid: &str) -> Option<String> {
+    let ns = std::fs::read_link(format!("/proc/{}/ns/pid", sb.init_pid())).ok()?;
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let pid = e.ok()?.file_name().to_string_lossy().into_owned();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+        let same = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()? == ns;
+        (same && nspid.split_whitespace().last() == Some(ns_pid)).then_some(pid)
+    })
+}
+
+/// A survivor whose cwd is on a filesystem that no longer answers (a FUSE daemon that is
+/// stuck, an NFS server that went away). Looking for holders of the old root must not stat
+/// through the survivor's links: PID 1 would block for good in phase two, past the point of
+/// no return.
+#[test]
+fn a_survivor_on_a_hung_filesystem_does_not_hang_the_switch() {
+    use crate::fuse::HungFs;
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    std::fs::create_dir_all(sb.root().join("mnt/hung")).expect("mkdir");
+    let b = new_root_files("B");
+    let dev_b = sb.image("b", &as_refs(&b));
+    let holder = "\"$D/sh\" -c 'cd /mnt/hung && echo $$ > /dev/reroot/hung.pid; \
+                  exec 3<>/dev/reroot/tick; while :; do read -t 1 x <&3; done' \
+                  </dev/null >/dev/null 2>&1 &";
+    sb.write(
+        "etc/rc.reroot",
+        &hook(&dev_b, &format!("D=/dev/reroot; {holder}")),
+        EXEC,
+    );
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/rc.done", T);
+    let fs = HungFs::mount_in(sb.init_pid(), &sb.root().join("mnt/hung"));
+    request_reroot(&sb);
+    if wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).is_none() {
+        panic!(
+            "the reroot did not finish (PID 1 blocked?); unanswered FUSE requests {:?}; console:\n{}",
+            fs.unanswered(),
+            sb.console()
+        );
+    }
+    let c = sb.console();
+    assert!(c.contains("reroot #1: stage"), "{c}");
+    // Nothing asked the hung filesystem for anything on PID 1's way.
+    assert_eq!(fs.unanswered(), Vec::<u32>::new(), "{c}");
+    // Negative control: a stat through the survivor's cwd link does block.
+    let ns_pid = sb.read_inside("/dev/reroot/hung.pid").expect("hung.pid");
+    let pid = host_pid(&sb, ns_pid.trim()).expect("the survivor's host pid");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::metadata(format!("/proc/{pid}/cwd")).is_ok());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(2)).is_err(),
+        "stat through the cwd link did not block: the filesystem does not hang"
+    );
+    assert!(wait_for(T, || (!fs.unanswered().is_empty()).then_some(())).is_some());
+    drop(fs);
+}
