@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -671,19 +672,25 @@ fn flags_parse_like_getopt() {
 #[path = "machine_reroot_tests.rs"]
 mod reroot;
 
-/// What the terminal's other side has received so far.
-fn drain(master: &std::os::fd::OwnedFd) -> String {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    fcntl(master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+/// What the terminal's other side receives until every one of `lines` is in it, or 5 s
+/// pass (a pty hands written bytes to the other side asynchronously).
+fn read_console(master: &std::os::fd::OwnedFd, lines: &[&str]) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = nix::unistd::read(master, &mut buf) {
-        if n == 0 {
-            break;
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if lines.iter().all(|l| text.contains(l)) || std::time::Instant::now() >= end {
+            return text;
         }
-        out.extend_from_slice(&buf[..n]);
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if matches!(poll(&mut fds, PollTimeout::from(100u16)), Ok(n) if n > 0) {
+            if let Ok(n) = nix::unistd::read(master, &mut buf) {
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// FreeBSD revokes the console when /etc/rc, a session leader with the console as its
@@ -724,14 +731,16 @@ fn the_log_reaches_the_console_after_freebsd_revokes_it() {
     let e = before.write_all(b"x").unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
     open().write_all(b"").unwrap();
-    let seen = drain(&pty.master);
-    for line in [
+    let lines = [
         "reroot requested",
         "reroot aborted: target: vfs.root.mountfrom",
-    ] {
+    ];
+    let seen = read_console(&pty.master, &lines);
+    for line in lines {
         assert!(
             seen.contains(line),
-            "{line:?} is not on the console: {seen:?}"
+            "{line:?} is not on the console: {seen:?}; init.log: {:?}",
+            fs::read_to_string(&fallback)
         );
     }
     let logged = fs::read_to_string(&fallback).unwrap_or_default();
