@@ -253,14 +253,26 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
 
     // the init of the new root
     if let Some(root) = &input.newroot {
-        match reroot::check_new_root(root, &search) {
+        let shell = config::shell(
+            kenv(keys::INIT_SHELL),
+            std::path::Path::new(config::DEFAULT_SHELL),
+        );
+        let needs = reroot::Needs::new(cfg!(target_os = "linux"), shell);
+        match reroot::check_new_root(root, &search, &needs) {
             Ok(p) => add(
                 Level::Ok,
                 "init",
                 format!(
-                    "{}: {} with its interpreter, /dev present",
+                    "{}: {} with its interpreter, {} and {} present",
                     root.display(),
-                    p.display()
+                    p.display(),
+                    needs
+                        .dirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    needs.shell.display()
                 ),
             ),
             Err(e) => add(Level::Fail, "init", format!("{}: {e}", root.display())),
@@ -350,6 +362,8 @@ mod tests {
         write(r, "etc/rc.reroot", "#!/bin/sh\nexit 0\n", 0o755);
         write(r, "new/sbin/init", "x", 0o755);
         fs::create_dir_all(r.join("new/dev")).unwrap();
+        fs::create_dir_all(r.join("new/proc")).unwrap();
+        write(r, "new/bin/sh", "", 0o755);
         // The default shell under the checked root (used when init_shell is bad).
         fs::create_dir_all(r.join("bin")).unwrap();
         std::os::unix::fs::symlink("/bin/sh", r.join("bin/sh")).unwrap();

@@ -47,7 +47,7 @@ impl Default for Paths {
             dev: "/dev".into(),
             init_log: "/var/log/init.log".into(),
             passwd_db: crate::passwd::default_db_path().to_path_buf(),
-            shell: "/bin/sh".into(),
+            shell: DEFAULT_SHELL.into(),
             kenv_store: KENV_STORE.into(),
             rc_reroot: "/etc/rc.reroot".into(),
             reroot_dir: REROOT_DIR.into(),
@@ -347,6 +347,9 @@ pub fn effective(store: &[StoreEntry], cmdline: &[(String, String)]) -> Vec<(Str
         .filter_map(|k| lookup(store, cmdline, k).map(|v| (k.to_owned(), v)))
         .collect()
 }
+
+/// The default shell, `_PATH_BSHELL`.
+pub const DEFAULT_SHELL: &str = "/bin/sh";
 
 /// The shell to use: kenv `init_shell` when it is an absolute path, else the default.
 #[must_use]

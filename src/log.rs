@@ -80,12 +80,14 @@ impl Sink {
             .console
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut sent = match console.as_ref().map(|c| (&*c).write_all(buf)) {
-            Some(Ok(())) => true,
-            Some(Err(e)) => !revoked(&e),
-            None => false,
+        let first = console.as_ref().map(|c| (&*c).write_all(buf));
+        let mut sent = matches!(first, Some(Ok(())));
+        let reopen = match &first {
+            None => true,
+            Some(Err(e)) => revoked(e),
+            Some(Ok(())) => false,
         };
-        if !sent {
+        if reopen {
             // Revoked, hung up, or never opened: a fresh descriptor, and one more try.
             *console = open_console(&i.path);
             if let Some(c) = console.as_ref() {
@@ -206,4 +208,77 @@ pub fn install_panic_hook() {
             .unwrap_or_default();
         tracing::error!("panic{loc}: {info}");
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    fn emit(sink: &Sink, line: &str) {
+        let mut w = sink.make_writer();
+        w.write_all(line.as_bytes()).unwrap();
+    }
+
+    fn read_all(master: &std::os::fd::OwnedFd) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        nix::fcntl::fcntl(
+            master,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        // The pty hands bytes over asynchronously: read until quiet.
+        for _ in 0..20 {
+            match nix::unistd::read(master, &mut buf) {
+                Ok(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    use std::time::Duration;
+
+    /// A console nobody reads (a stuck serial line) fills up: the line goes to the init log
+    /// instead of blocking PID 1 or vanishing. A hung-up console is opened again.
+    #[test]
+    fn a_full_console_falls_back_and_a_hung_up_one_is_reopened() {
+        let d = tempfile::tempdir().unwrap();
+        let fallback = d.path().join("init.log");
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let tty = nix::unistd::ttyname(&pty.slave).unwrap();
+        let sink = Sink::open(&tty, &fallback);
+        // Fill the line: nobody reads the master.
+        nix::fcntl::fcntl(
+            &pty.slave,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        let mut filled = false;
+        for size in [4096, 1] {
+            let block = vec![b'x'; size];
+            for _ in 0..100_000 {
+                if nix::unistd::write(&pty.slave, &block) == Err(nix::errno::Errno::EAGAIN) {
+                    filled = true;
+                    break;
+                }
+            }
+        }
+        assert!(filled, "the pty never filled up");
+        emit(&sink, "while full\n");
+        let logged = std::fs::read_to_string(&fallback).unwrap_or_default();
+        assert!(logged.contains("while full"), "{logged:?}");
+        read_all(&pty.master);
+        // A hang-up kills the sink's descriptor; the next line reopens the console.
+        // SAFETY: TIOCVHANGUP on an open terminal descriptor; no argument.
+        let rc = unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCVHANGUP, 0) };
+        assert_eq!(rc, 0, "TIOCVHANGUP needs root");
+        emit(&sink, "after the hang-up\n");
+        assert!(read_all(&pty.master).contains("after the hang-up"));
+        let logged = std::fs::read_to_string(&fallback).unwrap_or_default();
+        assert!(!logged.contains("after the hang-up"), "{logged:?}");
+    }
 }

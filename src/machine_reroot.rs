@@ -429,7 +429,13 @@ impl<K: Kernel> Init<K> {
                 last = RerootError::Mount(name, e);
                 continue;
             }
-            let checked = reroot::check_new_root(&probe, &search);
+            // The new root's own shell: init_shell or /bin/sh inside it.
+            let shell = config::shell(
+                self.k.kenv(keys::INIT_SHELL),
+                Path::new(config::DEFAULT_SHELL),
+            );
+            let needs = reroot::Needs::new(self.k.switch_kind() == SwitchKind::User, shell);
+            let checked = reroot::check_new_root(&probe, &search, &needs);
             if let Err(e) = self.k.unmount(&probe, false) {
                 // Something holds the new root: force it off and give up.
                 if let Err(f) = self.k.unmount(&probe, true) {

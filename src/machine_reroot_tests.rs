@@ -27,6 +27,7 @@ impl Rr {
         root.write("new/sbin/init", "#!/bin/sh\nexec true\n", 0o755);
         root.write("new/bin/sh", "", 0o755);
         fs::create_dir_all(root.p("new/dev")).unwrap();
+        fs::create_dir_all(root.p("new/proc")).unwrap();
         root.write("dev/ada0", "", 0o600);
         root.write("boot/reinit", "a static program", 0o755);
         let staging = root.paths.reroot_dir.clone();

@@ -672,24 +672,37 @@ fn flags_parse_like_getopt() {
 #[path = "machine_reroot_tests.rs"]
 mod reroot;
 
-/// What the terminal's other side receives until every one of `lines` is in it, or 5 s
-/// pass (a pty hands written bytes to the other side asynchronously).
-fn read_console(master: &std::os::fd::OwnedFd, lines: &[&str]) -> String {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
+/// Read the terminal's other side as it comes, as a real console is read (a pty whose
+/// reader falls behind fills up, and PID 1 then drops lines to the init log).
+fn console_reader(master: std::os::fd::OwnedFd) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut buf = [0u8; 4096];
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < end {
+            let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+            if matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
+                match nix::unistd::read(&master, &mut buf) {
+                    Ok(n) if n > 0 => out.lock().unwrap().extend_from_slice(&buf[..n]),
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+    });
+    seen
+}
+
+/// What the reader has, once every one of `lines` is in it or 5 s have passed.
+fn console_text(seen: &std::sync::Mutex<Vec<u8>>, lines: &[&str]) -> String {
     let end = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let text = String::from_utf8_lossy(&out).into_owned();
+        let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
         if lines.iter().all(|l| text.contains(l)) || std::time::Instant::now() >= end {
             return text;
         }
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if matches!(poll(&mut fds, PollTimeout::from(100u16)), Ok(n) if n > 0) {
-            if let Ok(n) = nix::unistd::read(master, &mut buf) {
-                out.extend_from_slice(&buf[..n]);
-            }
-        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -706,6 +719,7 @@ fn the_log_reaches_the_console_after_freebsd_revokes_it() {
     let pty = nix::pty::openpty(None, None).unwrap();
     let tty = nix::unistd::ttyname(&pty.slave).unwrap();
     drop(pty.slave);
+    let seen = console_reader(pty.master);
     let fallback = root.p("init.log");
     let mut k = FakeKernel::new();
     k.set_console_tty(&tty);
@@ -735,7 +749,7 @@ fn the_log_reaches_the_console_after_freebsd_revokes_it() {
         "reroot requested",
         "reroot aborted: target: vfs.root.mountfrom",
     ];
-    let seen = read_console(&pty.master, &lines);
+    let seen = console_text(&seen, &lines);
     for line in lines {
         assert!(
             seen.contains(line),

@@ -283,10 +283,38 @@ pub enum NewRootError {
     /// The init cannot be read to find its interpreter.
     #[error("{0}: cannot be read: {1}")]
     Unreadable(PathBuf, String),
-    /// The root has no /dev directory for devfs to cover (FreeBSD's mountroot fails, and
-    /// Linux cannot move /dev into it).
-    #[error("the new root has no /dev directory")]
-    NoDev,
+    /// The root lacks a directory the switch needs: /dev for devfs to cover (FreeBSD's
+    /// mountroot fails, and Linux cannot move /dev into it); on Linux also /proc, through
+    /// which /dev is moved.
+    #[error("the new root has no {} directory", .0.display())]
+    NoDir(PathBuf),
+    /// The root has no shell for single-user mode, where any failure after the switch
+    /// lands.
+    #[error("the new root has no executable {} for single-user mode", .0.display())]
+    NoShell(PathBuf),
+}
+
+/// What the switch and the new system need of a new root besides its init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Directories: /dev everywhere; /proc too where PID 1 switches itself (Linux moves /dev
+    /// through /proc/self/fd after moving /proc into the new root).
+    pub dirs: Vec<PathBuf>,
+    /// The shell single-user mode starts (`init_shell`, default /bin/sh).
+    pub shell: PathBuf,
+}
+
+impl Needs {
+    /// The needs when PID 1 switches the root itself (`user_switch`, Linux) or the kernel
+    /// does (FreeBSD), with `shell` for single-user mode.
+    #[must_use]
+    pub fn new(user_switch: bool, shell: PathBuf) -> Needs {
+        let mut dirs = vec![PathBuf::from("/dev")];
+        if user_switch {
+            dirs.push(PathBuf::from("/proc"));
+        }
+        Needs { dirs, shell }
+    }
 }
 
 /// The interpreter a file needs: the first word of a `#!` line, or the ELF PT_INTERP.
@@ -308,8 +336,13 @@ pub fn interpreter_of(host: &Path) -> Result<Option<String>, String> {
 }
 
 /// Check a mounted new root: the first init of `search` that resolves inside it (symlinks
-/// kept inside the root), its interpreter, and /dev. Returns the init as named in the list.
-pub fn check_new_root(root: &Path, search: &[PathBuf]) -> Result<PathBuf, NewRootError> {
+/// kept inside the root), its interpreter, and what `needs` names. Returns the init as named
+/// in the list.
+pub fn check_new_root(
+    root: &Path,
+    search: &[PathBuf],
+    needs: &Needs,
+) -> Result<PathBuf, NewRootError> {
     let list = || {
         search
             .iter()
@@ -339,8 +372,16 @@ pub fn check_new_root(root: &Path, search: &[PathBuf]) -> Result<PathBuf, NewRoo
             });
         }
     }
-    if !resolve_in_root(root, Path::new("/dev")).is_some_and(|h| h.is_dir()) {
-        return Err(NewRootError::NoDev);
+    if let Some(d) = needs
+        .dirs
+        .iter()
+        .find(|d| !resolve_in_root(root, d).is_some_and(|h| h.is_dir()))
+    {
+        return Err(NewRootError::NoDir(d.clone()));
+    }
+    let shell = resolve_in_root(root, &needs.shell).and_then(|h| h.metadata().ok());
+    if !shell.is_some_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+        return Err(NewRootError::NoShell(needs.shell.clone()));
     }
     Ok(init)
 }
@@ -563,15 +604,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = d.path();
         let search = parse_init_path("/sbin/init").0;
+        let needs = Needs::new(true, PathBuf::from("/bin/sh"));
         assert!(matches!(
-            check_new_root(r, &search),
+            check_new_root(r, &search, &needs),
             Err(NewRootError::NoInit(_))
         ));
         fs::create_dir_all(r.join("sbin")).unwrap();
         fs::write(r.join("sbin/init"), "#!/bin/sh\nexec true\n").unwrap();
         fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(
-            check_new_root(r, &search),
+            check_new_root(r, &search, &needs),
             Err(NewRootError::NotExecutable(
                 PathBuf::from("/sbin/init"),
                 0o644
@@ -579,7 +621,7 @@ mod tests {
         );
         fs::set_permissions(r.join("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(
-            check_new_root(r, &search),
+            check_new_root(r, &search, &needs),
             Err(NewRootError::NoInterpreter {
                 init: PathBuf::from("/sbin/init"),
                 interpreter: "/bin/sh".into()
@@ -587,16 +629,44 @@ mod tests {
         );
         fs::create_dir_all(r.join("bin")).unwrap();
         fs::write(r.join("bin/sh"), "").unwrap();
-        assert_eq!(check_new_root(r, &search), Err(NewRootError::NoDev));
+        assert_eq!(
+            check_new_root(r, &search, &needs),
+            Err(NewRootError::NoDir("/dev".into()))
+        );
         fs::create_dir_all(r.join("dev")).unwrap();
-        assert_eq!(check_new_root(r, &search), Ok(PathBuf::from("/sbin/init")));
+        // Linux moves /dev through /proc: a new root without /proc is refused before the
+        // point of no return. FreeBSD's kernel switch does not need it.
+        assert_eq!(
+            check_new_root(r, &search, &needs),
+            Err(NewRootError::NoDir("/proc".into()))
+        );
+        let freebsd = Needs::new(false, PathBuf::from("/bin/sh"));
+        assert_eq!(
+            check_new_root(r, &search, &freebsd).map_err(|e| e.to_string()),
+            Err("the new root has no executable /bin/sh for single-user mode".into())
+        );
+        fs::create_dir_all(r.join("proc")).unwrap();
+        // The single-user shell must be there and executable.
+        assert_eq!(
+            check_new_root(r, &search, &needs),
+            Err(NewRootError::NoShell("/bin/sh".into()))
+        );
+        fs::set_permissions(r.join("bin/sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            check_new_root(r, &search, &needs),
+            Ok(PathBuf::from("/sbin/init"))
+        );
+        assert_eq!(
+            check_new_root(r, &search, &freebsd),
+            Ok(PathBuf::from("/sbin/init"))
+        );
         // An ELF init names its loader: a dynamic host program copied in needs its PT_INTERP.
         let ld = crate::carry::interpreter(Path::new("/bin/true"))
             .unwrap()
             .expect("/bin/true is dynamic on the test host");
         fs::copy("/bin/true", r.join("sbin/init")).unwrap();
         assert!(matches!(
-            check_new_root(r, &search),
+            check_new_root(r, &search, &needs),
             Err(NewRootError::NoInterpreter { interpreter, .. }) if interpreter == ld
         ));
     }
