@@ -394,6 +394,14 @@ fn every_failure_before_the_point_of_no_return_aborts() {
             true,
         ),
         (
+            "no single-user shell in the new root",
+            |_, k| {
+                k.exit(102, Exited(0));
+                k.set_kenv("init_shell", "/bin/ash");
+            },
+            true,
+        ),
+        (
             "hook not trusted",
             |rr, _| {
                 fs::set_permissions(
@@ -421,6 +429,26 @@ fn every_failure_before_the_point_of_no_return_aborts() {
         };
         assert_eq!(phases, want, "{what}: hook phases");
     }
+}
+
+/// Linux moves /dev into the new root through /proc/self/fd, after /proc went there: a new
+/// root without /proc would fail past the point of no return (single-user with no /dev).
+/// It is refused in phase one.
+#[test]
+fn a_linux_new_root_without_proc_is_refused_before_anything_stops() {
+    let rr = Rr::new();
+    fs::remove_dir(rr.root.p("new/proc")).unwrap();
+    let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::User));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert_aborted("no /proc", &rr, &init);
+    // Negative control: FreeBSD's kernel switch does not need /proc.
+    let rr = Rr::new();
+    fs::remove_dir(rr.root.p("new/proc")).unwrap();
+    let mut init = rr.booted(rr.kernel_without_survivor(SwitchKind::Kernel));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(switched(&init));
 }
 
 /// A probe mount that never answers (a GEOM Gate or NBD device whose daemon hangs) costs
