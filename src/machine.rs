@@ -369,18 +369,8 @@ impl<K: Kernel> Init<K> {
     /// fake kernel has nothing left (and marks the machine idle).
     fn wait(&mut self, timeout: Option<Duration>) -> bool {
         match self.k.wait(timeout) {
-            Wake::Signals(mut sigs) => {
-                sigs.sort();
-                for sig in sigs {
-                    match signals::request(self.current, sig) {
-                        Some(r) => {
-                            tracing::info!("{sig} in {}: {r:?} requested", self.current);
-                            self.requests.push_back(r);
-                        }
-                        None if sig == crate::kernel::Sig::Chld => {}
-                        None => tracing::info!("{sig} ignored in {}", self.current),
-                    }
-                }
+            Wake::Signals(sigs) => {
+                self.queue_signals(sigs);
                 true
             }
             Wake::Timeout => true,
@@ -388,6 +378,28 @@ impl<K: Kernel> Init<K> {
                 self.idle = true;
                 false
             }
+        }
+    }
+
+    /// Turn signals into queued requests.
+    fn queue_signals(&mut self, mut sigs: Vec<crate::kernel::Sig>) {
+        sigs.sort();
+        for sig in sigs {
+            match signals::request(self.current, sig) {
+                Some(r) => {
+                    tracing::info!("{sig} in {}: {r:?} requested", self.current);
+                    self.requests.push_back(r);
+                }
+                None if sig == crate::kernel::Sig::Chld => {}
+                None => tracing::info!("{sig} ignored in {}", self.current),
+            }
+        }
+    }
+
+    /// Take the signals that have arrived as requests, without waiting.
+    pub(super) fn collect_requests(&mut self) {
+        while let Wake::Signals(sigs) = self.k.wait(Some(Duration::ZERO)) {
+            self.queue_signals(sigs);
         }
     }
 

@@ -22,9 +22,11 @@ use std::time::Duration;
 use super::{describe, pid1_env, Init, ScriptEnd, State};
 use crate::children::Role;
 use crate::config::{self, keys};
-use crate::kernel::{Kernel, KernelError, KillSig, KillTarget, MountSpec, ProcInfo, SwitchKind};
+use crate::kernel::{
+    Kernel, KernelError, KillSig, KillTarget, MountSpec, ProcInfo, Sig, SwitchKind,
+};
 use crate::reroot::{self, HookError, NewRootError, Record, TargetError};
-use crate::signals::Request;
+use crate::signals::{self, Action, Request};
 
 /// The trampoline's name inside the staging area.
 const TRAMPOLINE: &str = "init";
@@ -74,6 +76,9 @@ pub enum RerootError {
     /// The new root cannot be switched to.
     #[error("init: {0}")]
     NewRoot(NewRootError),
+    /// A shutdown was asked for before the point of no return; it goes ahead instead.
+    #[error("{0:?} requested meanwhile: it goes ahead instead")]
+    ShutdownRequested(Action),
 }
 
 /// The order of the reroot steps.
@@ -121,7 +126,15 @@ impl<K: Kernel> Init<K> {
         record.lap("stage", self.k.now().saturating_sub(t));
         let mut target = None;
         if order == Order::Transactional {
-            match self.prepare(&dir, &mut record) {
+            let prepared = self.prepare(&dir, &mut record).and_then(|tg| {
+                // The last look before the point of no return.
+                self.collect_requests();
+                match self.shutdown_queued() {
+                    Some(a) => Err((RerootError::ShutdownRequested(a), true)),
+                    None => Ok(tg),
+                }
+            });
+            match prepared {
                 Ok(tg) => target = Some(tg),
                 Err((e, hook_ran)) => {
                     self.abort_reroot(&dir, staged_here, hook_ran, &e);
@@ -157,9 +170,17 @@ impl<K: Kernel> Init<K> {
         if let Err(e) = record.save(&dir) {
             tracing::warn!("reroot: cannot write the record in {}: {e}", dir.display());
         }
+        // A shutdown asked for after the point of no return (while rc.shutdown ran or
+        // processes were stopped) is done here instead of switching.
+        self.collect_requests();
+        if let Some(state) = self.shutdown_instead("switching") {
+            return Some(state);
+        }
         let (path, argv, env) = trampoline;
         tracing::info!("reroot: exec {}", argv.join(" "));
-        let e = self.k.exec(&path, &argv, &env);
+        // What is still queued, and what arrives during the exec, reaches the trampoline.
+        let carry: Vec<Sig> = self.requests.drain(..).map(signals::signal_of).collect();
+        let e = self.k.exec_holding_signals(&path, &argv, &env, &carry);
         tracing::error!("reroot: {e}; switching from this process instead");
         Some(self.reroot_phase_two())
     }
@@ -206,6 +227,12 @@ impl<K: Kernel> Init<K> {
             .kenv(keys::INIT_PATH)
             .unwrap_or_else(|| self.k.default_init_path());
         let env = pid1_env();
+        // A shutdown asked for during the switch (or carried from phase one) is done by
+        // this process, on the new root: the new root's init may not be reinit.
+        self.collect_requests();
+        if let Some(state) = self.shutdown_instead("starting the new root's init") {
+            return state;
+        }
         for p in reroot::parse_init_path(&list).0 {
             let argv = vec![p.display().to_string()];
             let e = self.k.exec(&p, &argv, &env);
@@ -404,10 +431,20 @@ impl<K: Kernel> Init<K> {
             self.k.unmount(&probe, true).map_err(RerootError::Unmount)?;
         }
         let mut last = RerootError::NoTarget;
+        // One deadline for the devices of every alternative: a long list of absent ones
+        // costs vfs.mountroot.timeout in all, not that much each.
+        let deadline = self.k.now() + wait;
         for s in sources {
+            self.collect_requests();
+            if let Some(a) = self.shutdown_queued() {
+                return Err(RerootError::ShutdownRequested(a));
+            }
             let name = format!("{}:{}", s.fstype, s.device);
             if let Some(node) = s.device_node() {
-                if !self.wait_for(&node, wait) {
+                if !self.wait_for(&node, deadline) {
+                    if let Some(a) = self.shutdown_queued() {
+                        return Err(RerootError::ShutdownRequested(a));
+                    }
                     last = RerootError::NoDevice(node);
                     continue;
                 }
@@ -452,15 +489,18 @@ impl<K: Kernel> Init<K> {
         Err(last)
     }
 
-    /// Wait up to `limit` for `path` to exist (a device the hook just attached).
-    fn wait_for(&mut self, path: &Path, limit: Duration) -> bool {
-        let deadline = self.k.now() + limit;
+    /// Wait until `deadline` for `path` to exist (a device the hook just attached); give up
+    /// early when a shutdown is asked for.
+    fn wait_for(&mut self, path: &Path, deadline: Duration) -> bool {
         loop {
             if path.exists() {
                 return true;
             }
             let now = self.k.now();
-            if now >= deadline || !self.wait(Some(POLL.min(deadline - now))) {
+            if now >= deadline
+                || !self.wait(Some(POLL.min(deadline - now)))
+                || self.shutdown_queued().is_some()
+            {
                 return path.exists();
             }
         }
@@ -515,6 +555,27 @@ impl<K: Kernel> Init<K> {
         }
         self.merge_reroot_requests("the aborted one");
         tracing::error!("reroot aborted: {e}; the system keeps running");
+    }
+
+    /// The shutdown a queued request asks for, if any (the request stays queued).
+    fn shutdown_queued(&self) -> Option<Action> {
+        self.requests
+            .iter()
+            .filter_map(|r| match r {
+                Request::Death(a) | Request::DeathSingle(a) => Some(*a),
+                _ => None,
+            })
+            .reduce(Action::merge)
+    }
+
+    /// Past the point of no return: when a shutdown was asked for (queued, or absorbed
+    /// while processes were stopped), take it instead of `what`.
+    fn shutdown_instead(&mut self, what: &str) -> Option<State> {
+        self.merge_reroot_requests("this one");
+        self.absorb_shutdown_requests();
+        let a = self.action?;
+        tracing::warn!("reroot: {a:?} requested during the reroot: done instead of {what}");
+        Some(State::DeathSingle)
     }
 
     /// The hook for a phase after `prepare`, every reason not to run it logged.

@@ -451,6 +451,143 @@ fn a_linux_new_root_without_proc_is_refused_before_anything_stops() {
     assert!(switched(&init));
 }
 
+fn trampoline_execs(init: &Init<FakeKernel>, rr: &Rr) -> usize {
+    count(
+        init,
+        |c| matches!(c, Call::Exec(p, _) if *p == rr.s("init")),
+    )
+}
+
+/// `init 0` while the hook runs: before the point of no return the reroot is aborted (the
+/// hook's abort phase runs) and the shutdown goes ahead, on the old system.
+#[test]
+fn a_shutdown_asked_for_during_the_hook_aborts_the_reroot_and_happens() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    // The hook (102) runs; SIGUSR2 arrives; the hook ends well; abort (103); rc.shutdown
+    // (104); the stop phase (105).
+    init.k
+        .signal(Sig::Usr2)
+        .exit(102, Exited(0))
+        .exit(103, Exited(0))
+        .exit(104, Exited(0))
+        .exit(105, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(trampoline_execs(&init, &rr), 0);
+    let phases: Vec<String> = init.k.calls().iter().filter_map(phase).collect();
+    assert_eq!(phases, strs(&["prepare", "abort", "stop"]));
+    assert_eq!(
+        init.k.actions().last(),
+        Some(&Call::Reboot(RebootHow::PowerOff))
+    );
+}
+
+/// `init 0` after the point of no return (while rc.shutdown single runs): the request is
+/// not dropped by the exec; the power-off happens instead of the switch.
+#[test]
+fn a_shutdown_asked_for_after_the_point_of_no_return_is_done_instead() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    // hook 102, then rc.shutdown single (103) during which SIGUSR2 arrives; stop phase 104.
+    init.k
+        .exit(102, Exited(0))
+        .signal(Sig::Usr2)
+        .exit(103, Exited(0))
+        .exit(104, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(trampoline_execs(&init, &rr), 0, "{:?}", init.k.actions());
+    assert!(!switched(&init));
+    let a = init.k.actions();
+    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::PowerOff)), "{a:?}");
+    // The survivor was spared until / was read-only and the hook's stop phase had run.
+    let ro = a.iter().position(|c| *c == Call::RemountRo("/".into()));
+    let hit = a
+        .iter()
+        .position(|c| matches!(c, Call::Kill(KillTarget::Pid(SURVIVOR), _)));
+    assert!(ro.is_some() && ro < hit, "{a:?}");
+}
+
+/// A request that arrives during the switch is acted on by the trampoline on the new root
+/// (the new root's init may not be reinit); queued requests ride the trampoline exec as
+/// pending signals.
+#[test]
+fn a_shutdown_asked_for_during_phase_two_is_done_on_the_new_root() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    // A SIGHUP (rescan) is queued when the trampoline is exec'd: it is carried.
+    init.k
+        .exit(102, Exited(0))
+        .signal(Sig::Hup)
+        .exit(103, Exited(0));
+    // The fake's trampoline exec fails: phase two runs here; SIGINT arrives meanwhile.
+    init.k.signal_during_exec(Sig::Int).exit(104, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(trampoline_execs(&init, &rr), 1);
+    assert_eq!(init.k.exec_carries(), [vec![Sig::Hup]]);
+    assert!(switched(&init));
+    let a = init.k.actions();
+    // No init of the new root was exec'd; the reboot came instead.
+    assert!(!a
+        .iter()
+        .any(|c| matches!(c, Call::Exec(p, _) if *p == Path::new("/sbin/init"))));
+    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)), "{a:?}");
+}
+
+/// A hundred alternatives whose devices never appear cost vfs.mountroot.timeout in all,
+/// and a shutdown asked for meanwhile ends the probe at once.
+#[test]
+fn the_probe_of_many_alternatives_is_bounded_and_listens() {
+    let rr = Rr::new();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    let many: Vec<String> = (0..100)
+        .map(|i| format!("ufs:/nonexistent/da{i}"))
+        .collect();
+    k.set_kenv("vfs.root.mountfrom", &many.join(" "))
+        .set_kenv("vfs.mountroot.timeout", "2");
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0));
+    for _ in 0..30 {
+        init.k.tick(Duration::from_millis(100));
+    }
+    init.k.exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert_aborted("100 absent devices", &rr, &init);
+    // The time waited between the hook's prepare and abort phases.
+    let calls = init.k.calls();
+    let at = |p: &str| calls.iter().position(|c| phase(c).as_deref() == Some(p));
+    let (from, to) = (at("prepare").unwrap(), at("abort").unwrap());
+    let waited: Duration = calls[from..to]
+        .iter()
+        .filter_map(|c| match c {
+            // The probe's polls (the hook's own wait is its timeout, 60 s).
+            Call::Wait(Some(d)) if *d <= Duration::from_millis(100) => Some(*d),
+            _ => None,
+        })
+        .sum();
+    assert!(waited <= Duration::from_millis(2100), "{waited:?}");
+    // The same with SIGTERM arriving after 0.3 s: the probe stops, the abort phase runs,
+    // and the system goes to single-user as asked.
+    let rr = Rr::new();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    k.set_kenv("vfs.root.mountfrom", &many.join(" "))
+        .set_kenv("vfs.mountroot.timeout", "60");
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0));
+    for _ in 0..3 {
+        init.k.tick(Duration::from_millis(100));
+    }
+    init.k
+        .signal(Sig::Term)
+        .exit(103, Exited(0))
+        .exit(104, Exited(0));
+    let t = init.k.clock();
+    init.transition(State::MultiUser);
+    assert!(init.k.clock() - t <= Duration::from_millis(400));
+    let phases: Vec<String> = init.k.calls().iter().filter_map(phase).collect();
+    assert_eq!(phases, strs(&["prepare", "abort"]));
+    assert_eq!(trampoline_execs(&init, &rr), 0);
+}
+
 /// A probe mount that never answers (a GEOM Gate or NBD device whose daemon hangs) costs
 /// PID 1 vfs.mountroot.timeout, not its life: the reroot aborts, the hook's abort phase runs,
 /// and the other alternatives are not tried (the kernel would hang on the same device).

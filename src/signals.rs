@@ -94,6 +94,24 @@ pub fn request(state: State, sig: Sig) -> Option<Request> {
     }
 }
 
+/// The signal that makes `r` (the inverse of [`request`]), to carry a request to the next
+/// program PID 1 becomes.
+#[must_use]
+pub fn signal_of(r: Request) -> Sig {
+    match r {
+        Request::Rescan => Sig::Hup,
+        Request::Catatonia => Sig::Tstp,
+        Request::Death(a) | Request::DeathSingle(a) => match a {
+            Action::Single => Sig::Term,
+            Action::Reboot(RebootHow::Reboot) => Sig::Int,
+            Action::Reboot(RebootHow::Halt) => Sig::Usr1,
+            Action::Reboot(RebootHow::PowerOff) => Sig::Usr2,
+            Action::Reboot(RebootHow::PowerCycle) => Sig::Winch,
+        },
+        Request::Reroot => Sig::Reroot,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +155,9 @@ mod tests {
             ];
             for (sig, want) in expect {
                 assert_eq!(request(state, sig), want, "{state:?} + {sig}");
+                if let Some(r) = want {
+                    assert_eq!(signal_of(r), sig, "{r:?}");
+                }
             }
         }
     }

@@ -150,6 +150,10 @@ pub struct FakeKernel {
     self_exe: Option<PathBuf>,
     libraries: Option<(PathBuf, Vec<PathBuf>)>,
     exec_envs: Vec<Vec<(String, String)>>,
+    /// A signal that arrives while the next exec runs.
+    during_exec: Option<Sig>,
+    /// The signals carried by each exec that held them.
+    exec_carries: Vec<Vec<Sig>>,
     /// Run spawned programs for real, chrooted here (see [`FakeKernel::run_spawns_in`]).
     chroot: Option<PathBuf>,
     /// How many more spawns run for real.
@@ -330,6 +334,18 @@ impl FakeKernel {
     pub fn set_libraries(&mut self, root: &Path, dirs: &[&str]) -> &mut Self {
         self.libraries = Some((root.to_path_buf(), dirs.iter().map(PathBuf::from).collect()));
         self
+    }
+
+    /// Let `sig` arrive while the next exec runs (after PID 1's last look at its requests).
+    pub fn signal_during_exec(&mut self, sig: Sig) -> &mut Self {
+        self.during_exec = Some(sig);
+        self
+    }
+
+    /// The signals carried across each exec that held signals, in order.
+    #[must_use]
+    pub fn exec_carries(&self) -> &[Vec<Sig>] {
+        &self.exec_carries
     }
 
     /// The environment of every exec, in order.
@@ -567,6 +583,18 @@ impl Kernel for FakeKernel {
         if !self.reapable.is_empty() {
             return Wake::Signals(vec![Sig::Chld]);
         }
+        // A zero timeout polls: only a signal at the head of the queue has arrived already;
+        // child exits and passing time are still to come.
+        if timeout == Some(Duration::ZERO) {
+            return match self.events.front() {
+                Some(Event::Signal(s)) => {
+                    let s = *s;
+                    self.events.pop_front();
+                    Wake::Signals(vec![s])
+                }
+                _ => Wake::Timeout,
+            };
+        }
         match self.events.pop_front() {
             None => Wake::Exhausted,
             Some(Event::Signal(s)) => Wake::Signals(vec![s]),
@@ -611,8 +639,27 @@ impl Kernel for FakeKernel {
         self.calls
             .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
         self.exec_envs.push(env.to_vec());
+        if let Some(s) = self.during_exec.take() {
+            self.events.push_front(Event::Signal(s));
+        }
         let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
         KernelError::new("execve", Some(path), errno)
+    }
+
+    fn exec_holding_signals(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+        carry: &[Sig],
+    ) -> KernelError {
+        self.exec_carries.push(carry.to_vec());
+        let e = self.exec(path, argv, env);
+        // The exec failed: the carried signals come back to this process first.
+        for s in carry.iter().rev() {
+            self.events.push_front(Event::Signal(*s));
+        }
+        e
     }
 
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {

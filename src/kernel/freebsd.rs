@@ -17,7 +17,7 @@ use nix::mount::{MntFlags, Nmount};
 use super::nmount::{self, FsInfo, Opt};
 use super::unix::{self, Clock, SignalWaiter};
 use super::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow,
+    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow, Sig,
     SpawnSpec, SwitchKind, Wake,
 };
 use crate::config::{self, Paths};
@@ -381,6 +381,16 @@ impl Kernel for FreeBsdKernel {
 
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
         unix::exec(path, argv, env)
+    }
+
+    fn exec_holding_signals(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+        carry: &[Sig],
+    ) -> KernelError {
+        unix::exec_holding_signals(path, argv, env, carry)
     }
 
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {

@@ -23,7 +23,7 @@ use nix::sys::stat::Mode;
 use super::linux_switch;
 use super::unix::{self, Clock, SignalWaiter};
 use super::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow,
+    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow, Sig,
     SpawnSpec, SwitchKind, Wake,
 };
 use crate::config::{self, Paths};
@@ -157,6 +157,16 @@ impl Kernel for LinuxKernel {
 
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
         unix::exec(path, argv, env)
+    }
+
+    fn exec_holding_signals(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+        carry: &[Sig],
+    ) -> KernelError {
+        unix::exec_holding_signals(path, argv, env, carry)
     }
 
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {

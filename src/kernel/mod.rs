@@ -396,6 +396,19 @@ pub trait Kernel {
     /// reroot trampoline, the new root's init). Returns only if it failed.
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError;
 
+    /// [`Kernel::exec`] with every signal blocked first and `carry` raised on this process:
+    /// what arrives meanwhile, and what is carried, stays pending across the exec for the
+    /// next program (reinit's own trampoline), which receives it once it unblocks it. PID 1
+    /// with its handlers gone would lose it (the kernel drops default-disposition signals
+    /// sent to init). On failure the signal mask is restored.
+    fn exec_holding_signals(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+        carry: &[Sig],
+    ) -> KernelError;
+
     /// `chdir(path); chroot(".")` (kenv `init_chroot`).
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
 

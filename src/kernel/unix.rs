@@ -320,6 +320,30 @@ pub fn exec(path: &Path, argv: &[String], env: &[(String, String)]) -> KernelErr
     }
 }
 
+/// See [`super::Kernel::exec_holding_signals`].
+pub fn exec_holding_signals(
+    path: &Path,
+    argv: &[String],
+    env: &[(String, String)],
+    carry: &[Sig],
+) -> KernelError {
+    let mut all = SigSet::all();
+    for s in FAULT_SIGNALS {
+        all.remove(s);
+    }
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), Some(&mut old));
+    for s in carry {
+        if let Ok(sig) = Signal::try_from(s.number()) {
+            let _ = nix::sys::signal::raise(sig);
+        }
+    }
+    let e = exec(path, argv, env);
+    // Still here: the carried signals come back to this process's handlers.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    e
+}
+
 /// Create `path` with `data`: O_CREAT | O_EXCL | O_NOFOLLOW, so an existing file or a planted
 /// symlink is never written through.
 pub fn create_file(path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
