@@ -124,6 +124,8 @@ impl<K: Kernel> Init<K> {
             }
         };
         record.lap("stage", self.k.now().saturating_sub(t));
+        // What was written: checked again just before the exec.
+        let written = file_identity(&trampoline.0);
         let mut target = None;
         if order == Order::Transactional {
             let prepared = self.prepare(&dir, &mut record).and_then(|tg| {
@@ -177,6 +179,15 @@ impl<K: Kernel> Init<K> {
             return Some(state);
         }
         let (path, argv, env) = trampoline;
+        // Only the file PID 1 wrote and checked, unchanged, is exec'd as PID 1.
+        let now = file_identity(&path);
+        if now.is_none() || now != written {
+            tracing::error!(
+                "reroot: {} is not the file written at the stage step; switching from this process instead",
+                path.display()
+            );
+            return Some(self.reroot_phase_two());
+        }
         tracing::info!("reroot: exec {}", argv.join(" "));
         // What is still queued, and what arrives during the exec, reaches the trampoline.
         let carry: Vec<Sig> = self.requests.drain(..).map(signals::signal_of).collect();
@@ -776,6 +787,24 @@ impl<K: Kernel> Init<K> {
         self.k.sync();
         true
     }
+}
+
+/// What identifies a file PID 1 is about to exec: device, inode, size, modification time,
+/// owner, mode. `None` for anything but a regular file that only root can change (it is
+/// not followed if it is a symbolic link).
+fn file_identity(path: &Path) -> Option<(u64, u64, u64, i64, i64, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = path.symlink_metadata().ok()?;
+    (m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0).then(|| {
+        (
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.mode(),
+        )
+    })
 }
 
 /// The survivor rule of [`Init::survivors`], for one staging area.

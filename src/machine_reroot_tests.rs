@@ -1250,6 +1250,37 @@ fn nbd_init_tree(rr: &Rr, servers: &str) {
     rr.root.write("etc/rc.reroot", NBD_INIT_HOOK, 0o755);
 }
 
+/// The trampoline is exec'd as PID 1 only if it is still the file PID 1 wrote: here the
+/// hook replaces it (any process that could write the staging area could). PID 1 then
+/// switches from its own process instead of exec'ing the replacement.
+#[test]
+fn a_replaced_trampoline_is_not_exec_d() {
+    let rr = Rr::new();
+    nbd_init_tree(&rr, "");
+    rr.root.write(
+        "etc/rc.reroot",
+        "#!/bin/sh\n[ \"$REROOT_PHASE\" = prepare ] || exit 0\n\
+         rm -f \"$REROOT_DIR/init\"\necho '#!/bin/sh' > \"$REROOT_DIR/init\"\n\
+         echo 'echo pwned' >> \"$REROOT_DIR/init\"\nchmod 700 \"$REROOT_DIR/init\"\n",
+        0o755,
+    );
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    init.k
+        .run_spawns_in(rr.root.dir.path(), &rr.root.p("kenv.store"), 1)
+        .exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let swapped = fs::read_to_string(rr.s("init")).unwrap_or_default();
+    assert!(
+        swapped.contains("pwned"),
+        "the hook did not replace it: {swapped:?}"
+    );
+    assert_eq!(trampoline_execs(&init, &rr), 0, "{:?}", init.k.actions());
+    assert!(
+        switched(&init),
+        "phase two did not run in PID 1's own process"
+    );
+}
+
 #[test]
 fn an_nbd_init_hook_runs_unmodified_on_freebsd() {
     let rr = Rr::new();
