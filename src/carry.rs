@@ -83,6 +83,42 @@ pub struct Carried {
     pub libs: Vec<String>,
 }
 
+/// A process's argument list read back: when `exe` is an ELF loader run as a program (how
+/// a carried program is started), the program it runs and the argv\[0\] that program sees
+/// (`--argv0`, else the program's path); otherwise `None`, `args[0]`.
+#[must_use]
+pub fn run_program(exe: Option<&Path>, args: &[String]) -> (Option<String>, Option<String>) {
+    let name = exe
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let loader = name.starts_with("ld-") || name.starts_with("ld64") || name.starts_with("ld.so");
+    if !loader {
+        return (None, args.first().cloned());
+    }
+    let mut argv0 = None;
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--argv0" => argv0 = rest.next().cloned(),
+            "--library-path"
+            | "--preload"
+            | "--audit"
+            | "--inhibit-rpath"
+            | "--glibc-hwcaps-prepend"
+            | "--glibc-hwcaps-mask" => {
+                rest.next();
+            }
+            o if o.starts_with("--") => {}
+            program => {
+                let program = program.to_owned();
+                return (Some(program.clone()), Some(argv0.unwrap_or(program)));
+            }
+        }
+    }
+    (None, args.first().cloned())
+}
+
 impl Carried {
     /// How to run the copy: the file to execute, its argv (ending with the program) and the
     /// environment it needs. glibc's and musl's loaders take `--library-path`; FreeBSD's
@@ -430,6 +466,58 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
         // Carrying again replaces the files atomically.
         carry("ls", d.path()).unwrap();
+    }
+
+    /// A carried program runs through its copied loader: the process's executable is the
+    /// loader; the program and the argv[0] it sees come from the argument list.
+    #[test]
+    fn a_program_run_through_its_loader_is_named() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ld = Path::new("/dev/reroot/nbd/ld-linux-x86-64.so.2");
+        assert_eq!(
+            run_program(
+                Some(ld),
+                &args(&[
+                    "/dev/reroot/nbd/ld-linux-x86-64.so.2",
+                    "--library-path",
+                    "/dev/reroot/nbd",
+                    "/dev/reroot/nbd/nbd-client",
+                    "-N",
+                    "root"
+                ])
+            ),
+            (
+                Some("/dev/reroot/nbd/nbd-client".into()),
+                Some("/dev/reroot/nbd/nbd-client".into())
+            )
+        );
+        // The '@' mark rides --argv0.
+        assert_eq!(
+            run_program(
+                Some(ld),
+                &args(&[
+                    "ld.so",
+                    "--argv0",
+                    "@nbd-client",
+                    "--library-path",
+                    "/x",
+                    "/x/nbd-client"
+                ])
+            )
+            .1
+            .as_deref(),
+            Some("@nbd-client")
+        );
+        let elf = Path::new("/dev/reroot/ld-elf.so.1");
+        assert_eq!(
+            run_program(Some(elf), &args(&["ld-elf.so.1", "/dev/reroot/iscsid"])).0,
+            Some("/dev/reroot/iscsid".into())
+        );
+        // Not a loader: argv[0] as it is.
+        assert_eq!(
+            run_program(Some(Path::new("/usr/sbin/sshd")), &args(&["@sshd", "-D"])),
+            (None, Some("@sshd".into()))
+        );
     }
 
     #[test]

@@ -644,8 +644,11 @@ impl<K: Kernel> Init<K> {
             tracing::info!(
                 "survivor {} ({}): {}",
                 p.pid,
-                p.name,
-                p.exe.as_deref().unwrap_or(Path::new("?")).display()
+                label(&p),
+                p.program
+                    .as_deref()
+                    .map_or(p.exe.as_deref().unwrap_or(Path::new("?")), Path::new)
+                    .display()
             );
         }
         let spare = Spare::new(dir);
@@ -690,7 +693,7 @@ impl<K: Kernel> Init<K> {
                     if sig == KillSig::Kill {
                         let names: Vec<String> = left
                             .iter()
-                            .map(|p| format!("{} ({})", p.pid, p.name))
+                            .map(|p| format!("{} ({})", p.pid, label(p)))
                             .collect();
                         tracing::warn!("would not die: {}", names.join(", "));
                     }
@@ -766,7 +769,7 @@ impl<K: Kernel> Init<K> {
             tracing::info!(
                 "shutdown: SIGKILL to survivor {} ({}): it runs from outside {}",
                 p.pid,
-                p.name,
+                label(p),
                 dir.display()
             );
             if let Err(e) = self.k.kill(KillTarget::Pid(p.pid), KillSig::Kill) {
@@ -786,6 +789,20 @@ impl<K: Kernel> Init<K> {
         }
         self.k.sync();
         true
+    }
+}
+
+/// How a process is named in the log: its command name, or for a program run through its
+/// copied loader, the program's name and the loader's.
+fn label(p: &ProcInfo) -> String {
+    match p
+        .program
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::file_name)
+    {
+        Some(prog) => format!("{} via {}", prog.to_string_lossy(), p.name),
+        None => p.name.clone(),
     }
 }
 
@@ -840,7 +857,7 @@ impl<'a> Spare<'a> {
                 tracing::warn!(
                     "cannot tell whether {} ({}) is a survivor ({} unreadable): sparing it",
                     p.pid,
-                    p.name,
+                    label(p),
                     unread.join(", ")
                 );
                 true
@@ -902,6 +919,7 @@ mod tests {
             name: "x".into(),
             exe: Some(exe.into()),
             exe_dev: None,
+            program: None,
             argv0: Some(argv0.into()),
             uid: Some(uid),
         };
@@ -915,11 +933,13 @@ mod tests {
         // The path under /dev/reroot is not enough: the file must be on the staging tmpfs.
         let elsewhere = ProcInfo {
             exe_dev: Some(8),
+            program: None,
             ..p("/dev/reroot/x", "x", 1000)
         };
         assert!(no(&elsewhere));
         assert!(yes(&ProcInfo {
             exe_dev: Some(7),
+            program: None,
             ..elsewhere
         }));
         // What cannot be read cannot rule a process out.

@@ -48,6 +48,7 @@ impl Rr {
             argv0: Some("nbd-client".into()),
             uid: Some(0),
             exe_dev: None,
+            program: None,
         });
         k
     }
@@ -68,6 +69,7 @@ impl Rr {
                 argv0: Some("/usr/sbin/sshd".into()),
                 uid: Some(0),
                 exe_dev: None,
+                program: None,
             });
         k
     }
@@ -973,6 +975,7 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
         argv0: Some("@scratch".into()),
         uid: Some(0),
         exe_dev: None,
+        program: None,
     });
     let mut init = multi_user(&rr.root, k);
     init.k.clear_calls();
@@ -1116,6 +1119,7 @@ fn a_process_that_cannot_be_read_is_spared() {
         name: "nbd-client".into(),
         exe: None,
         exe_dev: None,
+        program: None,
         argv0: None,
         uid: None,
     });
@@ -1155,6 +1159,7 @@ fn a_look_alike_staging_path_makes_no_survivor() {
         name: "x".into(),
         exe: Some(rr.s("x")),
         exe_dev: Some(dev + 1),
+        program: None,
         argv0: Some("x".into()),
         uid: Some(1000),
     });

@@ -720,6 +720,7 @@ impl Kernel for FakeKernel {
                     name: format!("fake{pid}"),
                     exe: spec.map(|s| s.path.clone()),
                     exe_dev: None,
+                    program: None,
                     argv0: Some(
                         spec.and_then(|s| s.argv.first().cloned())
                             .unwrap_or_default(),

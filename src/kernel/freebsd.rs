@@ -452,16 +452,24 @@ impl Kernel for FreeBsdKernel {
             .map(|p| {
                 // SAFETY: ki_comm is a NUL-terminated array inside the record.
                 let name = unsafe { CStr::from_ptr(p.ki_comm.as_ptr()) };
-                let argv0 = proc_sysctl(libc::KERN_PROC_ARGS, p.ki_pid).map(|args| {
-                    let first = args.split(|b| *b == 0).next().unwrap_or_default();
-                    String::from_utf8_lossy(first).into_owned()
-                });
+                let exe = proc_path(p.ki_pid);
+                let (program, argv0) = match proc_sysctl(libc::KERN_PROC_ARGS, p.ki_pid) {
+                    Some(raw) => {
+                        let args: Vec<String> = raw
+                            .split(|b| *b == 0)
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect();
+                        crate::carry::run_program(exe.as_deref(), &args)
+                    }
+                    None => (None, None),
+                };
                 ProcInfo {
                     pid: p.ki_pid,
                     name: name.to_string_lossy().into_owned(),
-                    exe: proc_path(p.ki_pid),
+                    exe,
                     exe_dev: None,
                     argv0,
+                    program,
                     uid: Some(p.ki_ruid),
                 }
             })

@@ -345,9 +345,10 @@ fn process(pid: Pid) -> Option<ProcInfo> {
         }
         name = n;
     }
-    let argv0 = fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| {
-        let first = c.split(|b| *b == 0).next().unwrap_or_default();
-        String::from_utf8_lossy(first).into_owned()
+    let args: Option<Vec<String>> = fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| {
+        c.split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
     });
     let uid = fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -362,6 +363,10 @@ fn process(pid: Pid) -> Option<ProcInfo> {
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
         maps_dev(&maps, e)
     });
+    let (program, argv0) = match &args {
+        Some(a) => crate::carry::run_program(exe.as_deref(), a),
+        None => (None, None),
+    };
     Some(ProcInfo {
         pid,
         name,
@@ -369,6 +374,7 @@ fn process(pid: Pid) -> Option<ProcInfo> {
         exe: exe.filter(|_| exe_dev.is_some()),
         exe_dev,
         argv0,
+        program,
         uid,
     })
 }

@@ -274,9 +274,12 @@ pub struct ProcInfo {
     /// `/proc/PID/maps`, which touches no filesystem). `None` on FreeBSD, which has no mount
     /// namespaces: there the path is the file.
     pub exe_dev: Option<u64>,
-    /// argv\[0\] as the kernel sees it (`/proc/PID/cmdline`, `kern.proc.args`); `None` when
-    /// it cannot be read.
+    /// argv\[0\] as the program sees it (`/proc/PID/cmdline`, `kern.proc.args`; for a
+    /// program run through its copied loader, the loader's `--argv0` or the program's path);
+    /// `None` when it cannot be read.
     pub argv0: Option<String>,
+    /// For a program run through its copied loader (`reinit carry`), the program.
+    pub program: Option<String>,
     /// Its real user id in PID 1's user namespace; `None` when it cannot be read.
     pub uid: Option<u32>,
 }

@@ -17,7 +17,7 @@ results=$out/results.jsonl
 # The guest's /etc/rc (guest/rc) acts on vm_scenario; root= boots disk.img (/dev/vdb).
 scenarios=(
   # 1. reinit as /init of an initramfs; the hook attaches NBD with a carried qemu-nbd.
-  "initramfs-to-nbd||vm: first root up on rootfs;reroot: /etc/rc.reroot (prepare);survivor;switch: the old root is the initramfs;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;vm: survivors: [0-9];shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;single user|reroot #1:=1"
+  "initramfs-to-nbd||vm: first root up on rootfs;reroot: /etc/rc.reroot (prepare);survivor [0-9]* (qemu-nbd via ld-linux;switch: the old root is the initramfs;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;vm: survivors: [0-9];shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;single user|reroot #1:=1"
   # 2. reinit as /sbin/init of an ext4 disk; the old root is unmounted after pivot_root.
   "ext4-root|vm_scenario=ext4-root root=/dev/vdb|vm: first root up on /dev/vdb;vm: token [0-9a-f-]* in /dev/vdb:/token.0;reroot: /etc/rc.reroot (prepare);survivor;switch: pivot_root;switch: old root unmounted;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;old root held;single user|"
   # 3. disk -> NBD -> disk: the daemon serving the NBD root survives the second reroot.
