@@ -77,7 +77,7 @@ pub enum RerootError {
     #[error("init: {0}")]
     NewRoot(NewRootError),
     /// A shutdown was asked for before the point of no return; it goes ahead instead.
-    #[error("{0:?} requested meanwhile: it goes ahead instead")]
+    #[error("{0:?} requested meanwhile")]
     ShutdownRequested(Action),
 }
 
@@ -565,7 +565,11 @@ impl<K: Kernel> Init<K> {
             }
         }
         self.merge_reroot_requests("the aborted one");
-        tracing::error!("reroot aborted: {e}; the system keeps running");
+        let then = match e {
+            RerootError::ShutdownRequested(_) => "the shutdown goes ahead",
+            _ => "the system keeps running",
+        };
+        tracing::error!("reroot aborted: {e}; {then}");
     }
 
     /// The shutdown a queued request asks for, if any (the request stays queued).

@@ -80,11 +80,14 @@ root "$A"
 ln -sf /sbin/init "$A/init"
 : > "$A/etc/modules"
 for p in "${order[@]}"; do unpack_mod "$p" "$A/lib/modules" >> "$A/etc/modules"; done
-# qemu-nbd at its own path with its loader and libraries at theirs, as on a Debian root.
-nbd=$(command -v qemu-nbd)
-mkdir -p "$A$(dirname "$nbd")" && cp "$nbd" "$A$nbd"
-for lib in $(ldd "$nbd" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}'); do
-  mkdir -p "$A$(dirname "$lib")" && cp -L "$lib" "$A$lib"
+# qemu-nbd, and Debian's nbd-server and nbd-client (the real NBD peers), each at its own
+# path with its loader and libraries at theirs, as on a Debian root.
+for prog in qemu-nbd nbd-server nbd-client; do
+  p=$(command -v "$prog") || die "$prog missing (tests/vm/deps.sh installs it)"
+  mkdir -p "$A$(dirname "$p")" && cp "$p" "$A$p"
+  for lib in $(ldd "$p" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}'); do
+    mkdir -p "$A$(dirname "$lib")" && cp -L "$lib" "$A$lib"
+  done
 done
 mkdir -p "$A/etc/ld.so.conf.d"
 cp /etc/ld.so.conf "$A/etc/" 2>/dev/null || true

@@ -32,6 +32,10 @@ scenarios=(
   "missing-device|vm_scenario=missing-device|reroot aborted: target: /dev/vdq: no such device;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
   # 7b. the target's daemon hangs: the probe mount never returns (vfs.mountroot.timeout=2).
   "probe-hangs|vm_scenario=probe-hangs|vm: server [0-9]* of /dev/nbd1 stopped;reroot: no /etc/rc.reroot;reroot aborted: target: ext4:/dev/nbd1: mount /dev/reroot/root: ETIMEDOUT: Connection timed out (no answer in 2.0 s;vm: still on the first root;still running;resumed;reboot: Power down|vm: new root up;point of no return;late probe mount is still there;continuing it|"
+  # 7c/7d. real peers: Debian's nbd-server (over loopback) and nbd-client, carried (7c) or run
+  #     from the first root with -systemd-mark (7d); power-off on the NBD root, no I/O error.
+  "nbd-peer|vm_scenario=nbd-peer|reroot: /etc/rc.reroot (prepare);vm: nbd-server [0-9]* serves newroot.img;survivor [0-9]* (nbd-server via ld-linux;survivor [0-9]* (nbd-client via ld-linux;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);reboot: Power down|reroot aborted;single user;cannot tell|"
+  "nbd-peer-at|vm_scenario=nbd-peer-at|reroot: /etc/rc.reroot (prepare);vm: nbd-server [0-9]* serves newroot.img;survivor [0-9]* (nbd-server via ld-linux;survivor [0-9]* (nbd-client): /usr/sbin/nbd-client;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);reboot: Power down|reroot aborted;single user;cannot tell|"
   # 8. the new root has no init.
   "no-init|reroot_image=noinit.img|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);nbd0: Disconnected due to user request;reroot aborted: init: no executable init;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
   # 9. the new root's init is not executable.
