@@ -36,6 +36,9 @@ scenarios=(
   #     from the first root with -systemd-mark (7d); power-off on the NBD root, no I/O error.
   "nbd-peer|vm_scenario=nbd-peer|reroot: /etc/rc.reroot (prepare);vm: nbd-server [0-9]* serves newroot.img;survivor [0-9]* (nbd-server via ld-linux;survivor [0-9]* (nbd-client via ld-linux;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);reboot: Power down|reroot aborted;single user;cannot tell|"
   "nbd-peer-at|vm_scenario=nbd-peer-at|reroot: /etc/rc.reroot (prepare);vm: nbd-server [0-9]* serves newroot.img;survivor [0-9]* (nbd-server via ld-linux;survivor [0-9]* (nbd-client): /usr/sbin/nbd-client;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);reboot: Power down|reroot aborted;single user;cannot tell|"
+  # 7e. init 0 while the hook runs: aborted before the point of no return, power-off on
+  #     the first root.
+  "shutdown-in-hook|vm_scenario=shutdown-in-hook|reroot: /etc/rc.reroot (prepare);vm: asking for a power-off while the hook runs;vm: hook prepare done;reroot: /etc/rc.reroot (abort);reroot aborted: Reboot(PowerOff) requested meanwhile;reboot: Power down|vm: new root up;point of no return|"
   # 8. the new root has no init.
   "no-init|reroot_image=noinit.img|reroot: /etc/rc.reroot (prepare);reroot: /etc/rc.reroot (abort);nbd0: Disconnected due to user request;reroot aborted: init: no executable init;vm: still on the first root;still running;reboot: Power down|vm: new root up;point of no return|"
   # 9. the new root's init is not executable.
