@@ -36,6 +36,9 @@ scenarios=(
   #     from the first root with -systemd-mark (7d); power-off on the NBD root, no I/O error.
   "nbd-peer|vm_scenario=nbd-peer|reroot: /etc/rc.reroot (prepare);vm: nbd-server [0-9]* serves newroot.img;survivor [0-9]* (nbd-server via ld-linux;survivor [0-9]* (nbd-client via ld-linux;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);reboot: Power down|reroot aborted;single user;cannot tell|"
   "nbd-peer-at|vm_scenario=nbd-peer-at|reroot: /etc/rc.reroot (prepare);vm: nbd-server [0-9]* serves newroot.img;survivor [0-9]* (nbd-server via ld-linux;survivor [0-9]* (nbd-client): /usr/sbin/nbd-client;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;reroot: /etc/rc.reroot (stop);reboot: Power down|reroot aborted;single user;cannot tell|"
+  # 7f. an unprivileged user's look-alike /dev/reroot/sleep (own tmpfs, user + mount namespace)
+  #     is no survivor: it is stopped at the reroot.
+  "userns-impostor|vm_scenario=userns-impostor|vm: impostor [0-9]* runs /dev/reroot/sleep as uid 65534;reroot: /etc/rc.reroot (prepare);survivor [0-9]* (qemu-nbd via ld-linux;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: impostor gone;reboot: Power down|reroot aborted;impostor [0-9]* still running;survivor [0-9]* (sleep)|"
   # 7e. init 0 while the hook runs: aborted before the point of no return, power-off on
   #     the first root.
   "shutdown-in-hook|vm_scenario=shutdown-in-hook|reroot: /etc/rc.reroot (prepare);vm: asking for a power-off while the hook runs;vm: hook prepare done;reroot: /etc/rc.reroot (abort);reroot aborted: Reboot(PowerOff) requested meanwhile;reboot: Power down|vm: new root up;point of no return|"
