@@ -144,9 +144,8 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
             ),
         );
     }
-    match std::fs::read_to_string(&input.paths.ttys) {
-        Ok(text) => {
-            let (entries, problems) = ttys::parse(&text);
+    match ttys::read(&input.paths.ttys) {
+        Ok((entries, problems)) => {
             for p in &problems {
                 let level = match p {
                     ttys::TtysError::UnknownFlag { .. } => Level::Warning,

@@ -120,6 +120,7 @@ mod tests {
             argv: vec!["true".into()],
             env: vec![],
             stdio: Stdio::Null,
+            script: false,
         }
     }
 

@@ -18,6 +18,9 @@ pub enum ClientError {
     /// `init` with no argument, as a normal process.
     #[error("already running")]
     AlreadyRunning,
+    /// An argument that is not UTF-8 (names and values are text).
+    #[error("argument {0} is not valid UTF-8: {1}")]
+    NotUtf8(usize, String),
     /// An unknown run level.
     #[error("invalid run-level `{0}'")]
     InvalidRunLevel(String),
@@ -73,9 +76,22 @@ pub fn runlevel_signal(level: &str) -> Option<i32> {
 
 /// Run the client with `args` (argv without argv\[0\]); prints errors, returns the status.
 #[must_use]
-pub fn main(args: &[String]) -> ExitCode {
+pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
     crate::log::init_client();
-    match run(args) {
+    let mut text = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        match a.to_str() {
+            Some(s) => text.push(s.to_owned()),
+            None => {
+                eprintln!(
+                    "reinit: {}",
+                    ClientError::NotUtf8(i + 1, a.to_string_lossy().into())
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&text) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("reinit: {e}");

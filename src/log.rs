@@ -210,7 +210,7 @@ pub fn install_panic_hook() {
     }));
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::os::fd::AsRawFd;
@@ -243,7 +243,8 @@ mod tests {
     use std::time::Duration;
 
     /// A console nobody reads (a stuck serial line) fills up: the line goes to the init log
-    /// instead of blocking PID 1 or vanishing. A hung-up console is opened again.
+    /// instead of blocking PID 1 or vanishing. A hung-up console is opened again (Linux's
+    /// TIOCVHANGUP does what FreeBSD's revoke does).
     #[test]
     fn a_full_console_falls_back_and_a_hung_up_one_is_reopened() {
         let d = tempfile::tempdir().unwrap();

@@ -530,6 +530,7 @@ impl<K: Kernel> Init<K> {
             argv,
             env,
             stdio: Stdio::Console,
+            script: true,
         };
         self.spawn(role, &spec).map_err(ScriptEnd::SpawnFailed)
     }
@@ -666,16 +667,14 @@ impl<K: Kernel> Init<K> {
             argv,
             env: config::script_env(),
             stdio: Stdio::Console,
+            script: false,
         }
     }
 
     /// Whether the `console` line of /etc/ttys says `secure`. No ttys file: insecure is the
     /// safe reading only when root has a password, which the caller checks.
     fn console_secure(&self) -> bool {
-        match std::fs::read_to_string(&self.paths.ttys) {
-            Ok(text) => ttys::console_is_secure(&ttys::parse(&text).0),
-            Err(_) => false,
-        }
+        ttys::read(&self.paths.ttys).is_ok_and(|(entries, _)| ttys::console_is_secure(&entries))
     }
 
     /// Run the system startup script (init.c `runcom`).
@@ -736,14 +735,13 @@ impl<K: Kernel> Init<K> {
 
     /// The entries of /etc/ttys that describe a getty; problems are logged with line numbers.
     fn load_ttys(&self) -> Vec<TtyEntry> {
-        let text = match std::fs::read_to_string(&self.paths.ttys) {
+        let (entries, problems) = match ttys::read(&self.paths.ttys) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!("{}: {e}; no gettys", self.paths.ttys.display());
                 return Vec::new();
             }
         };
-        let (entries, problems) = ttys::parse(&text);
         for p in problems {
             tracing::warn!("{}: {p}", self.paths.ttys.display());
         }
@@ -828,6 +826,7 @@ impl<K: Kernel> Init<K> {
                 argv: window.clone(),
                 env: env.clone(),
                 stdio: Stdio::Null,
+                script: false,
             };
             if let Err(e) = self.spawn(Role::Window(entry.name.clone()), &spec) {
                 tracing::warn!("window system for {}: {e}", entry.name);
@@ -841,6 +840,7 @@ impl<K: Kernel> Init<K> {
             argv,
             env,
             stdio: Stdio::Null,
+            script: false,
         };
         match self.spawn(Role::Getty(entry.name.clone()), &spec) {
             Ok(pid) => self.sessions[i].pid = Some(pid),

@@ -91,6 +91,7 @@ fn boot_runs_rc_autoboot_then_gettys() {
                     argv: vec![rc, "autoboot".into()],
                     env: config::script_env(),
                     stdio: Stdio::Console,
+                    script: true,
                 },
                 100
             ),
@@ -101,6 +102,7 @@ fn boot_runs_rc_autoboot_then_gettys() {
                     argv: strs(&["/usr/libexec/getty", "Pc", "ttyv0"]),
                     env: vec![("TERM".into(), "xterm".into())],
                     stdio: Stdio::Null,
+                    script: false,
                 },
                 101
             ),
@@ -374,6 +376,7 @@ fn shutdown_sequences() {
                     argv: vec![rcs, arg.into()],
                     env: config::script_env(),
                     stdio: Stdio::Console,
+                    script: true,
                 },
                 102,
             ),
@@ -400,6 +403,7 @@ fn shutdown_sequences() {
                         argv: vec![fin.display().to_string()],
                         env: config::script_env(),
                         stdio: Stdio::Console,
+                        script: true,
                     },
                     103,
                 ));

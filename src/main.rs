@@ -6,8 +6,14 @@ use reinit::config::Paths;
 use reinit::machine::{Flags, Init};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Bytes, not String: the kernel hands init every unknown word of its command line, and
+    // std::env::args() panics on one that is not UTF-8.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if std::process::id() == 1 {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         pid1(&args)
     }
     reinit::client::main(&args)

@@ -98,6 +98,12 @@ impl TtyEntry {
 /// A problem on one line of /etc/ttys.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TtysError {
+    /// Bytes that are not UTF-8 outside a comment; the line is skipped.
+    #[error("line {line}: not valid UTF-8 outside a comment (line skipped)")]
+    NotUtf8 {
+        /// Line number.
+        line: usize,
+    },
     /// A double quote is not closed; the line is skipped.
     #[error("line {line}: unterminated double quote (line skipped)")]
     UnterminatedQuote {
@@ -285,14 +291,32 @@ fn parse_line(
 /// Parse the whole file. Never panics; see the module documentation for what is skipped.
 #[must_use]
 pub fn parse(text: &str) -> (Vec<TtyEntry>, Vec<TtysError>) {
+    parse_bytes(text.as_bytes())
+}
+
+/// Read and parse /etc/ttys as bytes, as getttyent(3) does: a byte that is not UTF-8 (a
+/// Latin-1 letter in a comment, say) costs at most its own line, never the file.
+pub fn read(path: &std::path::Path) -> std::io::Result<(Vec<TtyEntry>, Vec<TtysError>)> {
+    std::fs::read(path).map(|data| parse_bytes(&data))
+}
+
+/// [`parse`] for bytes.
+#[must_use]
+pub fn parse_bytes(data: &[u8]) -> (Vec<TtyEntry>, Vec<TtysError>) {
     let mut entries: Vec<TtyEntry> = Vec::new();
     let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, bytes) in data.split(|b| *b == b'\n').enumerate() {
         let line = i + 1;
-        let Some(f) = fields(raw) else {
+        let raw = String::from_utf8_lossy(bytes.strip_suffix(b"\r").unwrap_or(bytes));
+        let Some(f) = fields(&raw) else {
             errors.push(TtysError::UnterminatedQuote { line });
             continue;
         };
+        // Invalid bytes only matter where they are read: outside a comment.
+        if f.iter().any(|w| w.contains('\u{fffd}')) && std::str::from_utf8(bytes).is_err() {
+            errors.push(TtysError::NotUtf8 { line });
+            continue;
+        }
         if f.is_empty() {
             continue;
         }
@@ -469,5 +493,21 @@ ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
                 assert!(!e.name.is_empty());
             }
         }
+    }
+
+    /// A Latin-1 byte in a comment costs nothing; one in a field costs only its line.
+    #[test]
+    fn bytes_that_are_not_utf8_cost_at_most_their_line() {
+        let data = b"# Terminal \xe9cran\nttyv0 \"/usr/libexec/getty Pc\" xterm on secure\n\
+                     ttyv\xe91 \"/usr/libexec/getty Pc\" xterm on secure\n\
+                     ttyv2 \"/usr/libexec/getty Pc\" xterm on secure # caf\xe9\r\n";
+        let (entries, errors) = parse_bytes(data);
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["ttyv0", "ttyv2"]);
+        assert_eq!(errors, vec![TtysError::NotUtf8 { line: 3 }]);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ttys");
+        std::fs::write(&p, data).unwrap();
+        assert_eq!(read(&p).unwrap().0.len(), 2);
     }
 }

@@ -221,7 +221,8 @@ pub enum Stdio {
 
 /// Everything needed to start one child. Every child of PID 1 is started from one of these by
 /// [`Kernel::spawn`], which applies the one child-setup routine: empty signal mask, default
-/// dispositions (SIGPIPE included), new session, the requested stdio, no descriptor above 2.
+/// dispositions (SIGPIPE included; a script ignores SIGHUP and SIGTSTP), new session, the
+/// requested stdio, no descriptor above 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnSpec {
     /// The file to execute.
@@ -232,6 +233,11 @@ pub struct SpawnSpec {
     pub env: Vec<(String, String)>,
     /// Standard descriptors.
     pub stdio: Stdio,
+    /// A script (rc, rc.shutdown, rc.final, init_script, the hook): SIGHUP and SIGTSTP are
+    /// ignored, as init.c's `run_script` does, so that neither the hang-up of its session
+    /// when it exits (the console is its controlling terminal) nor a ^Z on the console
+    /// reaches it or the background jobs it leaves behind.
+    pub script: bool,
 }
 
 /// The ways to end the system with reboot(2).

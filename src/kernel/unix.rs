@@ -130,6 +130,7 @@ pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pi
     let console_c = cstring(console).ok_or_else(|| err(Errno::EINVAL))?;
     let log_c = cstring(fallback_log).ok_or_else(|| err(Errno::EINVAL))?;
     let use_console = spec.stdio == Stdio::Console;
+    let script = spec.script;
 
     let mut cmd = Command::new(&spec.path);
     if let Some((first, rest)) = spec.argv.split_first() {
@@ -145,7 +146,7 @@ pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pi
     // async-signal-safe functions (sigprocmask, sigaction, setsid, open, ioctl, dup2, close,
     // fcntl) on memory prepared before the fork; it allocates nothing.
     unsafe {
-        cmd.pre_exec(move || child_setup(use_console, &console_c, &log_c));
+        cmd.pre_exec(move || child_setup(use_console, script, &console_c, &log_c));
     }
     match cmd.spawn() {
         Ok(child) => {
@@ -159,10 +160,16 @@ pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pi
 }
 
 /// The one child-setup routine, run in the child after fork: empty signal mask, every
-/// disposition back to SIG_DFL (SIGPIPE included: Rust ignores it in PID 1), a new session,
+/// disposition back to SIG_DFL (SIGPIPE included: Rust ignores it in PID 1) but SIGHUP and
+/// SIGTSTP ignored for a script (init.c run_script), a new session,
 /// the console as stdio and controlling terminal if asked, and every descriptor above 2
 /// close-on-exec (closing them outright would also close std's exec-error pipe).
-fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Result<()> {
+fn child_setup(
+    use_console: bool,
+    script: bool,
+    console: &CString,
+    log: &CString,
+) -> io::Result<()> {
     // SAFETY: plain libc calls on valid, pre-allocated arguments; see `spawn`.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -172,6 +179,12 @@ fn child_setup(use_console: bool, console: &CString, log: &CString) -> io::Resul
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 default_disposition(sig);
             }
+        }
+        if script {
+            // init.c run_script: a script outlives neither a hang-up nor a ^Z, nor do the
+            // jobs it leaves behind, unless these are ignored.
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGTSTP, libc::SIG_IGN);
         }
         libc::setsid();
         if use_console {

@@ -108,6 +108,36 @@ fn children_start_with_empty_mask_default_dispositions_and_no_extra_fds() {
     );
 }
 
+/// On a real tty console a script is a session leader with the console as its controlling
+/// terminal: when it exits, the kernel sends SIGHUP to its process group, where its plain
+/// background jobs are. init.c runs scripts with SIGHUP and SIGTSTP ignored, so rc's
+/// `daemon &` survives rc; the getty (not a script) keeps the default dispositions.
+#[test]
+fn rc_background_jobs_survive_rc_on_a_tty_console() {
+    let mut sb = Sandbox::new(&[(
+        "etc/rc",
+        "#!/bin/sh\n(sleep 1; echo alive > /tmp/bg; exec sleep 100) &\necho $! > /tmp/bg.pid\n",
+        EXEC,
+    )]);
+    sb.pty_console();
+    sb.boot(&[], &[]);
+    let got = wait_for(T, || sb.read("tmp/bg"));
+    assert_eq!(
+        got.as_deref(),
+        Some("alive\n"),
+        "rc's background job died with rc; console:\n{}",
+        sb.console()
+    );
+    let pid = sb.read("tmp/bg.pid").expect("bg.pid");
+    let status = sb
+        .read_inside(&format!("/proc/{}/status", pid.trim()))
+        .expect("the job runs");
+    let (_, ign) = sig_masks(&status);
+    let want = (1u64 << (libc::SIGHUP - 1)) | (1u64 << (libc::SIGTSTP - 1));
+    // (sh itself ignores SIGINT and SIGQUIT in a background job.)
+    assert_eq!(ign & want, want, "SigIgn of a script's job:\n{status}");
+}
+
 /// Negative control: the mask check does see a blocked signal and an ignored SIGPIPE.
 #[test]
 fn negative_control_mask_check_sees_blocked_and_ignored_signals() {
@@ -395,6 +425,34 @@ fn client_errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
     let out = Command::new(bin).arg("x").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid run-level `x'"));
+}
+
+/// Bytes that are not UTF-8 in an argument: a clear error (exit 2), not a panic.
+#[test]
+fn a_client_argument_that_is_not_utf8_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_reinit"))
+        .arg("kenv")
+        .arg(std::ffi::OsStr::from_bytes(b"a=\xff"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("argument 2 is not valid UTF-8"), "{err}");
+}
+
+/// Linux hands init every unknown word of the kernel command line; one that is not UTF-8
+/// must not stop PID 1 (its exit would panic the kernel).
+#[test]
+fn pid1_boots_with_an_argument_that_is_not_utf8() {
+    let mut sb = Sandbox::new(&[("etc/rc", "#!/bin/sh\necho ran > /tmp/rc.ran\n", EXEC)]);
+    sb.boot(&["\"$(printf 'quiet\\377')\""], &[]);
+    sb.expect_file("tmp/rc.ran", T);
+    assert!(
+        sb.wait_exit(Duration::from_millis(200)).is_none(),
+        "PID 1 ended"
+    );
+    assert!(sb.console().contains("quiet"), "{}", sb.console());
 }
 
 // ---- shutdown ---------------------------------------------------------------------------
