@@ -161,6 +161,14 @@ pub enum KenvError {
         /// The value.
         value: String,
     },
+    /// More seconds than any wait PID 1 makes may last ([`MAX_SECONDS`]).
+    #[error("kenv {key}={value}: more than {} seconds", MAX_SECONDS)]
+    TooLong {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
     /// A path was expected to be absolute.
     #[error("kenv {key}={value}: not an absolute path")]
     NotAbsolute {
@@ -194,16 +202,21 @@ pub fn parse_shutdown_timeout(key: &str, value: &str) -> Result<Duration, KenvEr
     Ok(d)
 }
 
-/// Parse a whole number of seconds (any value, 0 included).
+/// The longest wait a kenv value may set: one day. Every time PID 1 computes from such a
+/// value then stays far from overflowing.
+pub const MAX_SECONDS: u64 = 86_400;
+
+/// Parse a whole number of seconds, 0 to [`MAX_SECONDS`].
 pub fn parse_seconds(key: &str, value: &str) -> Result<Duration, KenvError> {
-    value
+    let err = |e: fn(String, String) -> KenvError| e(key.to_owned(), value.to_owned());
+    let n: u64 = value
         .trim()
         .parse()
-        .map(Duration::from_secs)
-        .map_err(|_| KenvError::NotSeconds {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
+        .map_err(|_| err(|key, value| KenvError::NotSeconds { key, value }))?;
+    if n > MAX_SECONDS {
+        return Err(err(|key, value| KenvError::TooLong { key, value }));
+    }
+    Ok(Duration::from_secs(n))
 }
 
 /// Parse an absolute path value (init_shell, init_rc, init_script, init_exec, init_chroot).
@@ -457,6 +470,23 @@ mod tests {
         assert!(check_name("a=b").is_err());
         assert!(check_name("").is_err());
         assert!(check_name("vfs.root.mountfrom").is_ok());
+    }
+
+    #[test]
+    fn seconds_are_bounded() {
+        assert_eq!(parse_seconds("k", "86400"), Ok(Duration::from_secs(86_400)));
+        assert!(matches!(
+            parse_seconds("k", "86401"),
+            Err(KenvError::TooLong { .. })
+        ));
+        assert!(matches!(
+            parse_seconds("k", "18446744073709551615"),
+            Err(KenvError::TooLong { .. })
+        ));
+        assert!(matches!(
+            parse_seconds("k", "18446744073709551616"),
+            Err(KenvError::NotSeconds { .. })
+        ));
     }
 
     #[test]

@@ -965,7 +965,9 @@ impl<K: Kernel> Init<K> {
         self.k
             .shutdown_timeout()
             .filter(|t| *t >= Duration::from_secs(2))
-            .unwrap_or(config::DEFAULT_SHUTDOWN_TIMEOUT)
+            .map_or(config::DEFAULT_SHUTDOWN_TIMEOUT, |t| {
+                t.min(Duration::from_secs(config::MAX_SECONDS))
+            })
     }
 
     /// Run /etc/rc.shutdown `reboot|single` (init.c `runshutdown`). Optional; bounded.

@@ -590,6 +590,25 @@ fn the_probe_of_many_alternatives_is_bounded_and_listens() {
     assert_eq!(trampoline_execs(&init, &rr), 0);
 }
 
+/// A timeout of u64::MAX seconds would overflow the deadline arithmetic (a panic in the
+/// reroot lands in single-user mode, skipping the orderly path): it is refused as a value
+/// and the default is used.
+#[test]
+fn an_absurd_timeout_is_refused_not_overflowed() {
+    let rr = Rr::new();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    k.set_kenv("reinit.hook_timeout", "18446744073709551615")
+        .set_kenv("vfs.mountroot.timeout", "18446744073709551615");
+    let mut init = rr.booted(k);
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    assert!(switched(&init), "{:?}", init.k.actions());
+    assert!(init
+        .k
+        .calls()
+        .contains(&Call::Wait(Some(Duration::from_secs(60)))));
+}
+
 /// A probe mount that never answers (a GEOM Gate or NBD device whose daemon hangs) costs
 /// PID 1 vfs.mountroot.timeout, not its life: the reroot aborts, the hook's abort phase runs,
 /// and the other alternatives are not tried (the kernel would hang on the same device).
