@@ -320,10 +320,11 @@ fn sulogin(args: &[String]) -> ExitCode {
     exec_shell(shell)
 }
 
-/// Become the login shell `-sh`; fall back to /bin/sh. Returns only if both fail.
+/// Become the login shell `-sh`; fall back to /bin/sh, then /rescue/sh. Returns only if
+/// all fail.
 fn exec_shell(shell: &Path) -> ExitCode {
     let argv = [c"-sh".to_owned()];
-    for sh in [shell, Path::new("/bin/sh")] {
+    for sh in [shell, Path::new("/bin/sh"), Path::new("/rescue/sh")] {
         if let Ok(p) = CString::new(sh.as_os_str().as_encoded_bytes()) {
             let Err(e) = nix::unistd::execv(&p, &argv);
             eprintln!("reinit: cannot exec {}: {e}", sh.display());

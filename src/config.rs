@@ -28,6 +28,8 @@ pub struct Paths {
     pub passwd_db: PathBuf,
     /// The default shell (`_PATH_BSHELL`); kenv `init_shell` overrides it.
     pub shell: PathBuf,
+    /// The last shell single-user mode tries (FreeBSD's statically linked `/rescue/sh`).
+    pub rescue_shell: PathBuf,
     /// The Linux runtime kenv store (kept under /dev so it survives a root switch).
     pub kenv_store: PathBuf,
     /// The reroot hook.
@@ -48,6 +50,7 @@ impl Default for Paths {
             init_log: "/var/log/init.log".into(),
             passwd_db: crate::passwd::default_db_path().to_path_buf(),
             shell: DEFAULT_SHELL.into(),
+            rescue_shell: "/rescue/sh".into(),
             kenv_store: KENV_STORE.into(),
             rc_reroot: "/etc/rc.reroot".into(),
             reroot_dir: REROOT_DIR.into(),
@@ -71,6 +74,7 @@ impl Paths {
             init_log: re(&d.init_log),
             passwd_db: re(&d.passwd_db),
             shell: re(&d.shell),
+            rescue_shell: re(&d.rescue_shell),
             kenv_store: re(&d.kenv_store),
             rc_reroot: re(&d.rc_reroot),
             reroot_dir: re(&d.reroot_dir),

@@ -579,18 +579,25 @@ impl<K: Kernel> Init<K> {
                 None => self.action = None, // reboot failed: give the operator a shell
             }
         }
-        let spec = self.single_user_spec();
         let started = self.k.now();
-        let pid = match self.spawn(Role::Shell, &spec) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(
-                    "single user: cannot start {}: {e}; retrying in {} s",
-                    spec.path.display(),
-                    config::STALL_TIMEOUT.as_secs()
-                );
-                return self.stall(State::SingleUser);
+        // init_shell, then the default shell, then /rescue/sh (init.c tries _PATH_BSHELL
+        // after the configured shell).
+        let mut pid = None;
+        for spec in self.single_user_specs() {
+            match self.spawn(Role::Shell, &spec) {
+                Ok(p) => {
+                    pid = Some(p);
+                    break;
+                }
+                Err(e) => tracing::error!("single user: cannot start {}: {e}", spec.path.display()),
             }
+        }
+        let Some(pid) = pid else {
+            tracing::error!(
+                "single user: no shell could be started; retrying in {} s",
+                config::STALL_TIMEOUT.as_secs()
+            );
+            return self.stall(State::SingleUser);
         };
         loop {
             let h = self.reap();
@@ -638,10 +645,21 @@ impl<K: Kernel> Init<K> {
         }
     }
 
-    /// The shell for single-user mode, behind the password prompt when the console is
-    /// insecure and root has a password (FreeBSD SECURE).
-    fn single_user_spec(&self) -> SpawnSpec {
-        let shell = self.shell();
+    /// The shells for single-user mode, in the order to try them: `init_shell` (or the
+    /// default), the default shell, the rescue shell; behind the password prompt when the
+    /// console is insecure and root has a password (FreeBSD SECURE).
+    fn single_user_specs(&self) -> Vec<SpawnSpec> {
+        let mut shells = vec![self.shell(), self.paths.shell.clone()];
+        shells.push(self.paths.rescue_shell.clone());
+        shells.dedup();
+        shells
+            .into_iter()
+            .map(|shell| self.single_user_spec(shell))
+            .collect()
+    }
+
+    /// One of [`Init::single_user_specs`].
+    fn single_user_spec(&self, shell: PathBuf) -> SpawnSpec {
         let ask = !self.console_secure()
             && match passwd::root_password(&self.paths.passwd_db) {
                 Ok(RootPassword::Hash(_) | RootPassword::Locked) => true,

@@ -568,14 +568,42 @@ fn injected_panic_lands_in_single_user() {
 fn shell_spawn_failure_stalls_then_retries() {
     let root = Root::new();
     let mut k = FakeKernel::new();
+    // Neither the shell nor the rescue shell starts.
     k.fail(CallKind::Spawn, Errno::ENOENT)
+        .fail(CallKind::Spawn, Errno::ENOENT)
         .tick(config::STALL_TIMEOUT);
     let mut init = root.init(k);
     init.transition(State::SingleUser);
     let spawns = init.k.spawns();
-    assert_eq!(spawns.len(), 2);
-    assert_eq!(spawns[0].1, 0, "first attempt failed");
+    assert_eq!(spawns.len(), 3);
+    assert_eq!((spawns[0].1, spawns[1].1), (0, 0), "first attempts failed");
     assert!(init
+        .k
+        .calls()
+        .contains(&Call::Wait(Some(config::STALL_TIMEOUT))));
+}
+
+/// `init_shell` missing (or a directory): single-user mode falls back to /bin/sh, then to
+/// /rescue/sh, at once, as init.c does; it does not retry the same shell every 30 s.
+#[test]
+fn a_shell_that_cannot_start_falls_back_to_bin_sh_then_rescue_sh() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.set_kenv("init_shell", "/nonexistent/ksh")
+        .fail(CallKind::Spawn, Errno::ENOENT)
+        .fail(CallKind::Spawn, Errno::EACCES);
+    let mut init = root.init(k);
+    init.transition(State::SingleUser);
+    let paths: Vec<std::path::PathBuf> = init.k.spawns().into_iter().map(|(s, _)| s.path).collect();
+    assert_eq!(
+        paths,
+        [
+            std::path::PathBuf::from("/nonexistent/ksh"),
+            root.p("bin/sh"),
+            root.p("rescue/sh")
+        ]
+    );
+    assert!(!init
         .k
         .calls()
         .contains(&Call::Wait(Some(config::STALL_TIMEOUT))));
