@@ -79,15 +79,32 @@ impl Children {
     }
 
     /// Collect every child that changed state: `waitpid(-1, WNOHANG)` until nothing is left.
-    /// A stopped script or shell is continued (init.c sends SIGCONT), not reported.
+    /// A stopped script or shell — what PID 1 waits for — is continued (init.c sends
+    /// SIGCONT), not reported; anything else that stops (a getty, a daemon PID 1 adopted,
+    /// stopped by an operator's `kill -STOP`) is left stopped.
     pub fn reap_all<K: Kernel>(&mut self, k: &mut K) -> Harvest {
         let mut harvest = Harvest::default();
         loop {
             match k.reap() {
                 Reaped::Child(pid, ChildStatus::Stopped(sig)) => {
-                    tracing::warn!(pid, sig, "child stopped; continuing it");
-                    if let Err(e) = k.kill(KillTarget::Pid(pid), KillSig::Cont) {
-                        tracing::warn!("{e}");
+                    let waited_for = matches!(
+                        self.roles.get(&pid),
+                        Some(
+                            Role::Rc
+                                | Role::InitScript
+                                | Role::Shutdown
+                                | Role::Final
+                                | Role::Hook
+                                | Role::Shell
+                        )
+                    );
+                    if waited_for {
+                        tracing::warn!(pid, sig, "child stopped; continuing it");
+                        if let Err(e) = k.kill(KillTarget::Pid(pid), KillSig::Cont) {
+                            tracing::warn!("{e}");
+                        }
+                    } else {
+                        tracing::info!(pid, sig, "child stopped; left stopped");
                     }
                 }
                 Reaped::Child(pid, status) => {
@@ -178,5 +195,23 @@ mod tests {
             .calls()
             .contains(&Call::Kill(KillTarget::Pid(a), KillSig::Cont)));
         assert_eq!(c.pid_of(&Role::Rc), Some(a));
+    }
+
+    /// Only what PID 1 waits for is continued: a getty or an adopted daemon stopped by an
+    /// operator stays stopped.
+    #[test]
+    fn a_stopped_getty_or_orphan_is_left_stopped() {
+        let mut k = FakeKernel::new();
+        let mut c = Children::default();
+        let g = k.spawn(&spec()).unwrap_or_default();
+        c.add(g, Role::Getty("ttyv0".into()));
+        let orphan = k.spawn(&spec()).unwrap_or_default();
+        k.exit(g, ChildStatus::Stopped(libc::SIGSTOP))
+            .exit(orphan, ChildStatus::Stopped(libc::SIGSTOP));
+        let _ = k.wait(None);
+        let _ = k.wait(None);
+        let h = c.reap_all(&mut k);
+        assert!(h.ended.is_empty());
+        assert!(!k.calls().iter().any(|x| matches!(x, Call::Kill(..))));
     }
 }

@@ -138,6 +138,27 @@ fn rc_background_jobs_survive_rc_on_a_tty_console() {
     assert_eq!(ign & want, want, "SigIgn of a script's job:\n{status}");
 }
 
+/// An operator stops a daemon that PID 1 adopted (`kill -STOP`): it stays stopped; only a
+/// script or shell PID 1 waits for is continued (init.c).
+#[test]
+fn an_adopted_daemon_stopped_by_the_operator_stays_stopped() {
+    let mut sb = Sandbox::new(&[(
+        "etc/rc",
+        "#!/bin/sh\n/bin/sleep 1000 </dev/null >/dev/null 2>&1 &\necho $! > /tmp/d.pid\n",
+        EXEC,
+    )]);
+    sb.boot(&[], &[]);
+    let pid = sb.expect_file("tmp/d.pid", T).trim().to_owned();
+    sb.expect_console("entering multi_user", T);
+    let out = sb.exec_inside(&["/bin/kill", "-STOP", &pid]);
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let stat = sb
+        .read_inside(&format!("/proc/{pid}/stat"))
+        .expect("the daemon runs");
+    assert!(stat.contains(") T "), "continued: {stat}\n{}", sb.console());
+}
+
 /// Negative control: the mask check does see a blocked signal and an ignored SIGPIPE.
 #[test]
 fn negative_control_mask_check_sees_blocked_and_ignored_signals() {
