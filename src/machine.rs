@@ -403,6 +403,25 @@ impl<K: Kernel> Init<K> {
         }
     }
 
+    /// Drop queued requests that only make sense in the state that is being left (catatonia,
+    /// a ttys rescan): on the way to single-user mode only a shutdown or a reroot still
+    /// counts.
+    fn drop_stale_requests(&mut self, what: &str) {
+        let before = self.requests.len();
+        self.requests.retain(|r| {
+            matches!(
+                r,
+                Request::Death(_) | Request::DeathSingle(_) | Request::Reroot
+            )
+        });
+        if self.requests.len() < before {
+            tracing::info!(
+                "{what}: {} earlier request(s) dropped",
+                before - self.requests.len()
+            );
+        }
+    }
+
     /// Take queued requests in order until one leads to another state.
     fn follow_requests(&mut self) -> Option<State> {
         while let Some(r) = self.requests.pop_front() {
@@ -599,6 +618,8 @@ impl<K: Kernel> Init<K> {
             );
             return self.stall(State::SingleUser);
         };
+        // init.c clears the requested transition once the shell runs.
+        self.drop_stale_requests("single user");
         loop {
             let h = self.reap();
             if let Some(e) = h.ended.iter().find(|e| e.pid == pid) {
@@ -731,7 +752,9 @@ impl<K: Kernel> Init<K> {
             ScriptEnd::Interrupted => self.follow_requests().unwrap_or(State::Runcom),
             ScriptEnd::Idle => State::Runcom,
             end => {
-                // A shutdown requested while rc ran (e.g. rc ran reboot(8)) goes first.
+                // A shutdown requested while rc ran (e.g. rc ran reboot(8)) goes first; a
+                // ^Z or a rescan it asked for has no state to apply to any more.
+                self.drop_stale_requests(&script.display().to_string());
                 if let Some(s) = self.follow_requests() {
                     return s;
                 }

@@ -609,6 +609,43 @@ fn a_shell_that_cannot_start_falls_back_to_bin_sh_then_rescue_sh() {
         .contains(&Call::Wait(Some(config::STALL_TIMEOUT))));
 }
 
+/// /etc/rc asks for catatonia (SIGTSTP) and then fails: single-user mode keeps its shell;
+/// the stale request does not lead on to multi-user mode with no shell and no getty.
+#[test]
+fn a_stale_request_does_not_take_the_single_user_shell_away() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.signal(Sig::Tstp).exit(100, Exited(1));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    assert_eq!(init.state(), State::SingleUser);
+    let spawns = init.k.spawns();
+    assert_eq!(spawns.len(), 2, "{spawns:?}");
+    assert_eq!(spawns[1].0.argv, ["-sh"]);
+    // SIGTERM and SIGTSTP together in multi-user mode: single-user, and it stays there.
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    init.k
+        .signal(Sig::Term)
+        .signal(Sig::Tstp)
+        .exit(102, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(init.state(), State::SingleUser);
+    assert_eq!(init.k.spawns().last().unwrap().0.argv, ["-sh"]);
+    // A shutdown asked for meanwhile still counts (negative control of the filter).
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.signal(Sig::Usr2).exit(100, Exited(1));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    assert!(init
+        .k
+        .actions()
+        .contains(&Call::Reboot(RebootHow::PowerOff)));
+}
+
 #[test]
 fn a_shell_that_dies_at_once_is_restarted_then_paused() {
     let root = Root::new();
