@@ -922,6 +922,9 @@ impl<K: Kernel> Init<K> {
             {
                 Some(s) => {
                     s.present = true;
+                    // A line still present is wanted again (init.c clears SE_SHUTDOWN here):
+                    // `init q` after `init c` resumes logins.
+                    s.shutdown = false;
                     let changed = s.entry.getty != entry.getty
                         || s.entry.window != entry.window
                         || s.entry.term != entry.term;

@@ -646,6 +646,28 @@ fn a_stale_request_does_not_take_the_single_user_shell_away() {
         .contains(&Call::Reboot(RebootHow::PowerOff)));
 }
 
+/// `init c` (catatonia: no new logins), then `init q` (rescan /etc/ttys): logins resume, as
+/// init.c's clean_ttys clears the shutdown flag of every line still present.
+#[test]
+fn a_rescan_after_catatonia_resumes_logins() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    // init c; the getty (101) exits: no new one. init q: a new getty.
+    init.k
+        .signal(Sig::Tstp)
+        .exit(101, Exited(0))
+        .signal(Sig::Hup);
+    init.transition(State::MultiUser);
+    let gettys: Vec<Pid> = init
+        .k
+        .spawns()
+        .into_iter()
+        .filter(|(s, _)| s.path == std::path::Path::new("/usr/libexec/getty"))
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(gettys, [101, 102], "{:?}", init.k.actions());
+}
+
 #[test]
 fn a_shell_that_dies_at_once_is_restarted_then_paused() {
     let root = Root::new();
