@@ -258,14 +258,18 @@ mod tests {
             nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
         )
         .unwrap();
+        // The pty moves bytes on asynchronously: fill until even one byte, a little later,
+        // finds no room.
         let mut filled = false;
-        for size in [4096, 1] {
-            let block = vec![b'x'; size];
-            for _ in 0..100_000 {
-                if nix::unistd::write(&pty.slave, &block) == Err(nix::errno::Errno::EAGAIN) {
-                    filled = true;
-                    break;
-                }
+        for _ in 0..1000 {
+            for size in [4096, 1] {
+                let block = vec![b'x'; size];
+                while nix::unistd::write(&pty.slave, &block).is_ok() {}
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            if nix::unistd::write(&pty.slave, b"x") == Err(nix::errno::Errno::EAGAIN) {
+                filled = true;
+                break;
             }
         }
         assert!(filled, "the pty never filled up");

@@ -502,17 +502,21 @@ impl<K: Kernel> Init<K> {
 
     /// argv of a script: the script itself when it is executable, else the shell running it.
     fn script_argv(&self, script: &Path, args: &[&str]) -> (PathBuf, Vec<String>) {
-        let mut argv = Vec::new();
-        let file = if is_executable(script) {
-            script.to_path_buf()
+        if is_executable(script) {
+            let mut argv = vec![script.display().to_string()];
+            argv.extend(args.iter().map(|a| (*a).to_owned()));
+            (script.to_path_buf(), argv)
         } else {
-            let sh = self.shell();
-            argv.push(sh.display().to_string());
-            sh
-        };
-        argv.push(script.display().to_string());
+            self.shell_argv(script, args)
+        }
+    }
+
+    /// argv of a script run by the shell: `init_shell script args…`.
+    fn shell_argv(&self, script: &Path, args: &[&str]) -> (PathBuf, Vec<String>) {
+        let sh = self.shell();
+        let mut argv = vec![sh.display().to_string(), script.display().to_string()];
         argv.extend(args.iter().map(|a| (*a).to_owned()));
-        (file, argv)
+        (sh, argv)
     }
 
     /// Run a script to completion (init.c `run_script`/`runshutdown`): start it on the
@@ -544,14 +548,26 @@ impl<K: Kernel> Init<K> {
             return Err(ScriptEnd::Missing);
         }
         let (file, argv) = self.script_argv(script, args);
-        let spec = SpawnSpec {
+        let mut spec = SpawnSpec {
             path: file,
             argv,
             env,
             stdio: Stdio::Console,
             script: true,
         };
-        self.spawn(role, &spec).map_err(ScriptEnd::SpawnFailed)
+        match self.spawn(role.clone(), &spec) {
+            // init.c: when the direct exec fails (a noexec mount, a CRLF #! line, a bad
+            // interpreter), the shell runs the script.
+            Err(e) if spec.path == script => {
+                tracing::warn!(
+                    "can't directly exec {}: {e}; running it with the shell",
+                    script.display()
+                );
+                (spec.path, spec.argv) = self.shell_argv(script, args);
+                self.spawn(role, &spec).map_err(ScriptEnd::SpawnFailed)
+            }
+            r => r.map_err(ScriptEnd::SpawnFailed),
+        }
     }
 
     /// Wait for a started script (see [`Init::run_script`]). After `Interrupted` the script

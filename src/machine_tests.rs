@@ -668,6 +668,31 @@ fn a_rescan_after_catatonia_resumes_logins() {
     assert_eq!(gettys, [101, 102], "{:?}", init.k.actions());
 }
 
+/// /etc/rc is executable but its exec fails (a noexec mount, a CRLF `#!` line): the shell
+/// runs it, as init.c does, instead of single-user mode.
+#[test]
+fn a_script_that_cannot_be_exec_d_runs_through_the_shell() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    // The failed spawn hands out no pid: the shell's run of rc is 100.
+    k.fail(CallKind::Spawn, Errno::ENOEXEC).exit(100, Exited(0));
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    let spawns = init.k.spawns();
+    let rc = root.p("etc/rc").display().to_string();
+    assert_eq!(spawns[0].1, 0, "the direct exec failed");
+    assert_eq!(
+        spawns[1].0.argv,
+        [
+            root.p("bin/sh").display().to_string(),
+            rc,
+            "autoboot".into()
+        ]
+    );
+    assert_eq!(init.state(), State::MultiUser);
+}
+
 #[test]
 fn a_shell_that_dies_at_once_is_restarted_then_paused() {
     let root = Root::new();
