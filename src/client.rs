@@ -3,7 +3,6 @@
 
 use std::ffi::CString;
 use std::path::Path;
-use std::process::ExitCode;
 
 use crate::config::{self, KenvError};
 use crate::kernel::{Sig, REROOT_SIGNAL};
@@ -76,7 +75,7 @@ pub fn runlevel_signal(level: &str) -> Option<i32> {
 
 /// Run the client with `args` (argv without argv\[0\]); prints errors, returns the status.
 #[must_use]
-pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
+pub fn main(args: &[std::ffi::OsString]) -> u8 {
     crate::log::init_client();
     let mut text = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
@@ -87,7 +86,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
                     "reinit: {}",
                     ClientError::NotUtf8(i + 1, a.to_string_lossy().into())
                 );
-                return ExitCode::from(2);
+                return 2;
             }
         }
     }
@@ -95,21 +94,21 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("reinit: {e}");
-            ExitCode::from(1)
+            1
         }
     }
 }
 
-fn run(args: &[String]) -> Result<ExitCode, ClientError> {
+fn run(args: &[String]) -> Result<u8, ClientError> {
     let first = args.first().map(String::as_str);
     match first {
         Some("--version" | "-V") => {
             println!("reinit {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Some("kenv") => kenv(&args[1..]),
         Some("carry") => carry(&args[1..]),
@@ -118,7 +117,7 @@ fn run(args: &[String]) -> Result<ExitCode, ClientError> {
                 crate::check::parse_args(&args[1..]).map_err(|_| ClientError::Usage(USAGE))?;
             let get = |k: &str| platform::get(k).ok().flatten();
             let findings = crate::check::run(&crate::check::input(root.as_deref(), newroot, &get));
-            Ok(ExitCode::from(crate::check::report(&findings)))
+            Ok(crate::check::report(&findings))
         }
         Some("sulogin") => Ok(sulogin(&args[1..])),
         _ => {
@@ -133,14 +132,14 @@ fn run(args: &[String]) -> Result<ExitCode, ClientError> {
             let sig = nix::sys::signal::Signal::try_from(sig).map_err(ClientError::Signal)?;
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), sig)
                 .map_err(ClientError::Signal)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
     }
 }
 
 /// `reinit carry [--to DIR] PROGRAM...`: copy each program with its loader and libraries
 /// and print the command that runs the copy.
-fn carry(args: &[String]) -> Result<ExitCode, ClientError> {
+fn carry(args: &[String]) -> Result<u8, ClientError> {
     let (dest, programs) = match args {
         [to, dir, rest @ ..] if to == "--to" => (std::path::PathBuf::from(dir), rest),
         rest => (std::path::PathBuf::from(crate::carry::DEFAULT_DEST), rest),
@@ -152,11 +151,11 @@ fn carry(args: &[String]) -> Result<ExitCode, ClientError> {
         let c = crate::carry::carry(p, &dest)?;
         println!("{}", c.command());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 /// `reinit kenv`: list; `kenv NAME`: print; `kenv NAME=VALUE`: set; `kenv -u NAME`: unset.
-fn kenv(args: &[String]) -> Result<ExitCode, ClientError> {
+fn kenv(args: &[String]) -> Result<u8, ClientError> {
     match args {
         [] => {
             for (k, v) in platform::list()? {
@@ -182,7 +181,7 @@ fn kenv(args: &[String]) -> Result<ExitCode, ClientError> {
         },
         _ => return Err(ClientError::Usage(USAGE)),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 #[cfg(target_os = "linux")]
@@ -297,21 +296,21 @@ mod platform {
 
 /// The single-user helper: `reinit sulogin DB SHELL`. Asks root's password when root has
 /// one, then becomes the shell (`-sh`); exits 0 (go multi-user) on an empty line or EOF.
-fn sulogin(args: &[String]) -> ExitCode {
+fn sulogin(args: &[String]) -> u8 {
     let (db, shell) = match args {
         [db, shell] => (Path::new(db), Path::new(shell)),
-        _ => return ExitCode::from(2),
+        _ => return 2,
     };
     match passwd::root_password(db) {
         // The prompt prints FreeBSD's banner itself; a locked hash never matches.
         Ok(RootPassword::Hash(h)) => {
             if passwd::ask_on_console(&h) == Outcome::MultiUser {
-                return ExitCode::SUCCESS;
+                return 0;
             }
         }
         Ok(RootPassword::Locked) => {
             if passwd::ask_on_console("*") == Outcome::MultiUser {
-                return ExitCode::SUCCESS;
+                return 0;
             }
         }
         Ok(RootPassword::None) => {}
@@ -322,7 +321,7 @@ fn sulogin(args: &[String]) -> ExitCode {
 
 /// Become the login shell `-sh`; fall back to /bin/sh, then /rescue/sh. Returns only if
 /// all fail.
-fn exec_shell(shell: &Path) -> ExitCode {
+fn exec_shell(shell: &Path) -> u8 {
     let argv = [c"-sh".to_owned()];
     for sh in [shell, Path::new("/bin/sh"), Path::new("/rescue/sh")] {
         if let Ok(p) = CString::new(sh.as_os_str().as_encoded_bytes()) {
@@ -330,7 +329,7 @@ fn exec_shell(shell: &Path) -> ExitCode {
             eprintln!("reinit: cannot exec {}: {e}", sh.display());
         }
     }
-    ExitCode::from(1)
+    1
 }
 
 /// The signal a letter sends, by name (for tests and messages).

@@ -233,6 +233,11 @@ impl<K: Kernel> Init<K> {
             return self.reroot_phase_two();
         }
         self.report_previous_reroot();
+        // /dev and /proc before anything runs: an initramfs has no devtmpfs of its own, and
+        // init_script needs /dev/null and a console as much as rc does.
+        for e in self.k.early_mounts() {
+            tracing::warn!("early mounts: {e}");
+        }
         if let Some(v) = self.k.kenv(keys::INIT_EXEC) {
             self.init_exec(&v);
         }
@@ -248,16 +253,17 @@ impl<K: Kernel> Init<K> {
         }
         if let Some(v) = self.k.kenv(keys::INIT_CHROOT) {
             match config::parse_abs_path(keys::INIT_CHROOT, &v) {
-                Ok(dir) => {
-                    if let Err(e) = self.k.chroot(&dir) {
-                        tracing::warn!("init_chroot: {e}; staying in /");
+                Ok(dir) => match self.k.chroot(&dir) {
+                    // The new root's own /dev (init.c mounts devfs after the chroot).
+                    Ok(()) => {
+                        for e in self.k.early_mounts() {
+                            tracing::warn!("early mounts: {e}");
+                        }
                     }
-                }
+                    Err(e) => tracing::warn!("init_chroot: {e}; staying in /"),
+                },
                 Err(e) => tracing::warn!("{e}; ignored"),
             }
-        }
-        for e in self.k.early_mounts() {
-            tracing::warn!("early mounts: {e}");
         }
         first
     }

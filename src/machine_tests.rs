@@ -210,16 +210,19 @@ fn startup_order_init_exec_script_chroot() {
     assert_eq!(first, State::Runcom);
     let a = init.k.actions();
     assert_eq!(a[0], Call::Start);
+    // /dev and /proc first: init_script needs them as much as rc does (an initramfs has no
+    // devtmpfs of its own); again inside the new root after the chroot.
+    assert_eq!(a[1], Call::EarlyMounts);
     assert_eq!(
-        a[1],
+        a[2],
         Call::Exec(
             root.p("sbin/other"),
             vec![root.p("sbin/other").display().to_string()]
         )
     );
-    assert!(matches!(&a[2], Call::Spawn(s, 100) if s.path == root.p("etc/early")));
-    assert_eq!(a[3], Call::Chroot("/newroot".into()));
-    assert_eq!(a[4], Call::EarlyMounts);
+    assert!(matches!(&a[3], Call::Spawn(s, 100) if s.path == root.p("etc/early")));
+    assert_eq!(a[4], Call::Chroot("/newroot".into()));
+    assert_eq!(a[5], Call::EarlyMounts);
 }
 
 #[test]

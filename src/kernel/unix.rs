@@ -136,12 +136,21 @@ pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pi
     if let Some((first, rest)) = spec.argv.split_first() {
         cmd.arg0(first).args(rest);
     }
+    // /dev/null, or PID 1's own descriptors while there is none (an initramfs before
+    // devtmpfs): the child setup below gives console children the console anyway.
+    let null = || {
+        if Path::new("/dev/null").exists() {
+            std::process::Stdio::null()
+        } else {
+            std::process::Stdio::inherit()
+        }
+    };
     cmd.env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir("/")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stdin(null())
+        .stdout(null())
+        .stderr(null());
     // SAFETY: the closure runs in the child between fork and exec and calls only
     // async-signal-safe functions (sigprocmask, sigaction, setsid, open, ioctl, dup2, close,
     // fcntl) on memory prepared before the fork; it allocates nothing.
@@ -436,16 +445,22 @@ pub fn exe_or_default(found: Option<PathBuf>) -> PathBuf {
     found.unwrap_or_else(|| PathBuf::from("/sbin/init"))
 }
 
-/// Close every descriptor PID 1 inherited above 2 and make sure 0, 1 and 2 are open (on
-/// /dev/null), so that later opens never land on a standard descriptor.
+/// Close every descriptor PID 1 inherited above 2 and make sure 0, 1 and 2 are open, so
+/// that later opens never land on a standard descriptor: on /dev/null, or — when there is
+/// none yet (an initramfs before devtmpfs, a kernel that could not open a console) — on `/`,
+/// read-only, where a stray write fails harmlessly. The console replaces 1 and 2 once it
+/// can be opened.
 pub fn sanitize_fds() {
     // SAFETY: close/open on descriptor numbers; nothing in the process holds descriptors yet.
     unsafe {
         for fd in 3..MAX_FD {
             libc::close(fd);
         }
-        loop {
-            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        for _ in 0..3 {
+            let mut fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if fd < 0 {
+                fd = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            }
             if fd < 0 {
                 break;
             }

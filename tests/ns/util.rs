@@ -39,6 +39,9 @@ pub struct Sandbox {
     pty: Option<PtyConsole>,
     /// Loop devices attached for ext4 images (detached on drop).
     loops: Vec<String>,
+    /// Start PID 1 as a kernel that could not open a console does: descriptors 0–2 closed,
+    /// and no /dev/null.
+    bare: bool,
     /// Boot from this device instead of the root directory.
     root_device: Option<String>,
 }
@@ -82,6 +85,7 @@ impl Sandbox {
             dir,
             child: None,
             pty: None,
+            bare: false,
             loops: Vec::new(),
             root_device: None,
         };
@@ -116,6 +120,11 @@ impl Sandbox {
             }
         });
         self.pty = Some(PtyConsole { slave, stop });
+    }
+
+    /// Start PID 1 with descriptors 0–2 closed and no /dev/null (see the field).
+    pub fn bare(&mut self) {
+        self.bare = true;
     }
 
     /// Boot from an image made by [`Sandbox::image`] (mounted read-write on the root
@@ -206,18 +215,24 @@ impl Sandbox {
              R='{root}'
              {mount_root}
              mount -t tmpfs -o mode=0755 tmpfs \"$R/dev\"
-             touch \"$R/dev/null\" \"$R/dev/console\"
-             mount --bind /dev/null \"$R/dev/null\"
+             touch \"$R/dev/console\"
+             {null}
              mount --bind '{console}' \"$R/dev/console\"
              {loops}
              mkdir -p \"$R/dev/.reinit\"
              printf '%s' '{store}' > \"$R/dev/.reinit/kenv\"
              mount -t proc proc \"$R/proc\"
-             exec chroot \"$R\" /sbin/init {args}",
+             exec chroot \"$R\" /sbin/init {args} {closed}",
             root = root.display(),
             console = console.display(),
             store = store,
             args = args.join(" "),
+            null = if self.bare {
+                ""
+            } else {
+                "touch \"$R/dev/null\"; mount --bind /dev/null \"$R/dev/null\""
+            },
+            closed = if self.bare { "<&- >&- 2>&-" } else { "" },
             loops = loops,
             mount_root = mount_root,
         );
