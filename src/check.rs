@@ -114,6 +114,19 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
             );
         }
     }
+    if let Some(v) = kenv(keys::SIGNALS) {
+        match crate::signals::Convention::parse(&v) {
+            Some(_) => add(Level::Ok, "kenv", format!("{}={v}", keys::SIGNALS)),
+            None => add(
+                Level::Fail,
+                "kenv",
+                format!(
+                    "{}={v}: not freebsd or linux; freebsd applies",
+                    keys::SIGNALS
+                ),
+            ),
+        }
+    }
     let init_path = kenv(keys::INIT_PATH).unwrap_or_else(|| reroot::DEFAULT_INIT_PATH.to_owned());
     let (search, bad) = reroot::parse_init_path(&init_path);
     for b in bad {

@@ -20,6 +20,9 @@ pub enum ClientError {
     /// An argument that is not UTF-8 (names and values are text).
     #[error("argument {0} is not valid UTF-8: {1}")]
     NotUtf8(usize, String),
+    /// `init 1` while SIGTERM means reboot (kenv `reinit.signals=linux`).
+    #[error("reinit.signals=linux: SIGTERM means reboot, so single-user mode cannot be asked for by signal")]
+    SingleUnderLinux,
     /// An unknown run level.
     #[error("invalid run-level `{0}'")]
     InvalidRunLevel(String),
@@ -129,6 +132,14 @@ fn run(args: &[String]) -> Result<u8, ClientError> {
             };
             let sig = runlevel_signal(level)
                 .ok_or_else(|| ClientError::InvalidRunLevel(level.to_owned()))?;
+            // Under the Linux convention SIGTERM means reboot: `init 1` would reboot.
+            let linux = platform::get(config::keys::SIGNALS)
+                .ok()
+                .flatten()
+                .is_some_and(|v| v == "linux");
+            if linux && sig == libc::SIGTERM {
+                return Err(ClientError::SingleUnderLinux);
+            }
             let sig = nix::sys::signal::Signal::try_from(sig).map_err(ClientError::Signal)?;
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), sig)
                 .map_err(ClientError::Signal)?;

@@ -116,8 +116,11 @@ pub mod keys {
     /// `transactional` (default: hook and checks before anything is stopped) or
     /// `kill-first` (FreeBSD and nbd-init: stop everything, then run the hook).
     pub const REROOT_ORDER: &str = "reinit.reroot_order";
+    /// `freebsd` (default: SIGTERM means single-user) or `linux` (SIGTERM means reboot, as
+    /// busybox's `reboot` and sysvinit clients send it).
+    pub const SIGNALS: &str = "reinit.signals";
     /// Every key reinit reads, for `reinit check` and the documentation.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         INIT_PATH,
         INIT_SCRIPT,
         INIT_CHROOT,
@@ -130,6 +133,7 @@ pub mod keys {
         MOUNTROOT_TIMEOUT,
         HOOK_TIMEOUT,
         REROOT_ORDER,
+        SIGNALS,
     ];
 }
 

@@ -390,8 +390,9 @@ impl<K: Kernel> Init<K> {
     /// Turn signals into queued requests.
     fn queue_signals(&mut self, mut sigs: Vec<crate::kernel::Sig>) {
         sigs.sort();
+        let convention = self.signal_convention();
         for sig in sigs {
-            match signals::request(self.current, sig) {
+            match signals::request_by(convention, self.current, sig) {
                 Some(r) => {
                     tracing::info!("{sig} in {}: {r:?} requested", self.current);
                     self.requests.push_back(r);
@@ -399,6 +400,20 @@ impl<K: Kernel> Init<K> {
                 None if sig == crate::kernel::Sig::Chld => {}
                 None => tracing::info!("{sig} ignored in {}", self.current),
             }
+        }
+    }
+
+    /// kenv `reinit.signals`, read at every use (a runtime `reinit kenv` takes effect).
+    fn signal_convention(&self) -> signals::Convention {
+        match self.k.kenv(keys::SIGNALS) {
+            None => signals::Convention::default(),
+            Some(v) => signals::Convention::parse(&v).unwrap_or_else(|| {
+                tracing::warn!(
+                    "kenv {}={v}: not freebsd or linux; using freebsd",
+                    keys::SIGNALS
+                );
+                signals::Convention::default()
+            }),
         }
     }
 

@@ -696,6 +696,22 @@ fn a_script_that_cannot_be_exec_d_runs_through_the_shell() {
     assert_eq!(init.state(), State::MultiUser);
 }
 
+/// busybox's `reboot` sends SIGTERM: with `reinit.signals=linux` that reboots, instead of
+/// stopping a headless machine at a single-user password prompt.
+#[test]
+fn under_the_linux_convention_sigterm_reboots() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    k.set_kenv("reinit.signals", "linux");
+    let mut init = multi_user(&root, k);
+    init.k.signal(Sig::Term).exit(102, Exited(0));
+    init.transition(State::MultiUser);
+    assert_eq!(
+        init.k.actions().last(),
+        Some(&Call::Reboot(RebootHow::Reboot))
+    );
+}
+
 #[test]
 fn a_shell_that_dies_at_once_is_restarted_then_paused() {
     let root = Root::new();

@@ -71,6 +71,38 @@ fn multi(state: State) -> bool {
     )
 }
 
+/// Which clients' meaning SIGTERM has (kenv `reinit.signals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Convention {
+    /// FreeBSD's init(8): SIGTERM goes to single-user mode (`init 1`, `shutdown now`).
+    #[default]
+    FreeBsd,
+    /// Linux userlands: busybox's and sysvinit's `reboot` send SIGTERM to mean reboot
+    /// (`halt` and `poweroff` send SIGUSR1 and SIGUSR2, as on FreeBSD).
+    Linux,
+}
+
+impl Convention {
+    /// The convention a kenv value names; `None` for anything else.
+    #[must_use]
+    pub fn parse(value: &str) -> Option<Convention> {
+        match value {
+            "freebsd" => Some(Convention::FreeBsd),
+            "linux" => Some(Convention::Linux),
+            _ => None,
+        }
+    }
+}
+
+/// [`request`] under a [`Convention`].
+#[must_use]
+pub fn request_by(convention: Convention, state: State, sig: Sig) -> Option<Request> {
+    match (convention, sig) {
+        (Convention::Linux, Sig::Term) => request(state, Sig::Int),
+        _ => request(state, sig),
+    }
+}
+
 /// Map a signal received in `state` to the request it makes, if any.
 #[must_use]
 pub fn request(state: State, sig: Sig) -> Option<Request> {
@@ -128,6 +160,31 @@ mod tests {
         State::Death,
         State::DeathSingle,
     ];
+
+    /// `reinit.signals=linux`: SIGTERM means reboot (busybox's and sysvinit's `reboot`);
+    /// the rest of the table is FreeBSD's.
+    #[test]
+    fn the_linux_convention_changes_sigterm_only() {
+        let reb = |h| Action::Reboot(h);
+        assert_eq!(
+            request_by(Convention::Linux, State::MultiUser, Sig::Term),
+            Some(Death(reb(Reboot)))
+        );
+        assert_eq!(
+            request_by(Convention::FreeBsd, State::MultiUser, Sig::Term),
+            Some(Death(Action::Single))
+        );
+        for sig in Sig::ALL.into_iter().filter(|s| *s != Sig::Term) {
+            for state in STATES {
+                assert_eq!(
+                    request_by(Convention::Linux, state, sig),
+                    request(state, sig)
+                );
+            }
+        }
+        assert_eq!(Convention::parse("linux"), Some(Convention::Linux));
+        assert_eq!(Convention::parse("sysv"), None);
+    }
 
     /// The whole table, state by state, as init.c's transition_handler defines it.
     #[test]
