@@ -25,7 +25,7 @@ BIN     = target/$(HOST)/release/reinit
 all: build
 
 build:
-	RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(HOST)
+	REINIT_FREEBSD_VERSION="`uname -U 2>/dev/null`" RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(HOST)
 	@file $(BIN) 2>/dev/null || true
 	@$(MAKE) static-check
 

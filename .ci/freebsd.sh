@@ -168,6 +168,7 @@ case "$MODE" in check|all) run "check $A" cargo check "${BS[@]}" --target "$A" -
 # dlopened): type-check it too, in its own target dir (std is rebuilt for other flags). zig
 # has no FreeBSD static libc, so it cannot be linked here.
 case "$MODE" in check|all) run "check $X (crt-static)" env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/static" \
+  REINIT_FREEBSD_VERSION=1400500 \
   CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS="-C target-feature=+crt-static" \
   cargo check "${BS[@]}" --target "$X" --locked --all-targets -Zpanic-abort-tests ;; esac
 echo "freebsd.sh: $MODE passed in $SECONDS s"

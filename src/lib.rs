@@ -33,6 +33,7 @@ pub mod check;
 pub mod children;
 pub mod client;
 pub mod config;
+pub mod environ_shim;
 pub mod kernel;
 pub mod log;
 pub mod machine;

@@ -13,6 +13,53 @@ use std::os::unix::ffi::OsStringExt;
 use reinit::config::Paths;
 use reinit::machine::{Flags, Init};
 
+/// FreeBSD's ABI tag note, in this program's own object. A static FreeBSD build links with
+/// lld and `--gc-sections`, which collects crt1.o's `.note.tag` (it sits in a COMDAT group),
+/// and the kernel then gives the process a `p_osrel` of 0. This note is in no group and is
+/// marked retained (`#[used]`), so it stays. Its version is the userland's
+/// `__FreeBSD_version` at build time, `uname -U`, which `make` passes as
+/// `REINIT_FREEBSD_VERSION`.
+#[cfg(all(target_os = "freebsd", target_feature = "crt-static"))]
+#[used]
+#[link_section = ".note.tag"]
+static FREEBSD_ABI_TAG: AbiTag = AbiTag {
+    namesz: 8,
+    descsz: 4,
+    kind: 1, // NT_FREEBSD_ABI_TAG
+    name: *b"FreeBSD\0",
+    desc: freebsd_version(),
+};
+
+/// An ELF note with a 4-byte description, laid out as the kernel reads it.
+#[cfg(all(target_os = "freebsd", target_feature = "crt-static"))]
+#[repr(C, align(4))]
+struct AbiTag {
+    namesz: u32,
+    descsz: u32,
+    kind: u32,
+    name: [u8; 8],
+    desc: u32,
+}
+
+/// `REINIT_FREEBSD_VERSION` as a number, at compile time.
+#[cfg(all(target_os = "freebsd", target_feature = "crt-static"))]
+#[allow(clippy::panic)] // Evaluated while compiling: a bad value is a compile error.
+const fn freebsd_version() -> u32 {
+    let Some(v) = option_env!("REINIT_FREEBSD_VERSION") else {
+        panic!("set REINIT_FREEBSD_VERSION to `uname -U` (make does) for a static FreeBSD build")
+    };
+    let b = v.as_bytes();
+    let mut n: u32 = 0;
+    let mut i = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "REINIT_FREEBSD_VERSION is not a number");
+        n = n * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    assert!(n >= 1_200_000, "REINIT_FREEBSD_VERSION is below FreeBSD 12");
+    n
+}
+
 /// The process entry point (see the module documentation).
 #[no_mangle]
 pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
