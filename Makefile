@@ -5,9 +5,9 @@
 #   make check      fmt + clippy (-D warnings) + test
 #   make install    install as $(DESTDIR)$(PREFIX)/sbin/init, keeping the old one as init.bak,
 #                   and the manual page reinit.8 in $(DESTDIR)$(MANDIR)
-#   make static-check  the release binary is static (no PT_INTERP); on FreeBSD, or for a
-#                   FreeBSD binary anywhere, also branded FreeBSD (ELF OS/ABI, and the
-#                   .note.tag ABI note that sets p_osrel: .ci/abi-note.sh)
+#   make static-check  the release binary is static (no PT_INTERP); on FreeBSD, for a
+#                   FreeBSD binary anywhere, or with FREEBSD=1, also branded FreeBSD (ELF
+#                   OS/ABI, and the .note.tag ABI note that sets p_osrel: .ci/abi-note.sh)
 #   make man-lint   mandoc -T lint on reinit.8
 #   make freebsd    FreeBSD gate: type-check + link x86_64, type-check aarch64
 #   make demo       the main job in one command: install what the VM needs, build, boot a VM
@@ -33,7 +33,7 @@ build:
 static-check:
 	@if readelf -l $(BIN) | grep -q 'Requesting program interpreter'; then \
 		echo "$(BIN) is dynamically linked (PT_INTERP); build with $(STATIC)"; exit 1; fi
-	@if [ "`uname -s`" = FreeBSD ] || readelf -h $(BIN) | grep -q 'OS/ABI:.*FreeBSD'; then \
+	@if [ "`uname -s`" = FreeBSD ] || [ -n "$(FREEBSD)" ] || readelf -h $(BIN) | grep -q 'OS/ABI:.*FreeBSD'; then \
 		readelf -h $(BIN) | grep -q 'OS/ABI:.*FreeBSD' || { echo "$(BIN): ELF OS/ABI is not FreeBSD"; exit 1; }; \
 		sh .ci/abi-note.sh $(BIN) || exit 1; \
 	fi
