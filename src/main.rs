@@ -52,7 +52,10 @@ const fn freebsd_version() -> u32 {
     let mut n: u32 = 0;
     let mut i = 0;
     while i < b.len() {
-        assert!(b[i].is_ascii_digit(), "REINIT_FREEBSD_VERSION is not a number");
+        assert!(
+            b[i].is_ascii_digit(),
+            "REINIT_FREEBSD_VERSION is not a number"
+        );
         n = n * 10 + (b[i] - b'0') as u32;
         i += 1;
     }
