@@ -19,12 +19,15 @@ extern "C" {
 }
 
 /// What the shim answers: `&environ` for `"environ"`, NULL for anything else.
+///
+/// # Safety
+/// `symbol` is NULL or a NUL-terminated string, as dlsym(3) requires.
 #[must_use]
-pub fn lookup(symbol: *const c_char) -> *mut c_void {
+pub unsafe fn lookup(symbol: *const c_char) -> *mut c_void {
     if symbol.is_null() {
         return std::ptr::null_mut();
     }
-    // SAFETY: callers pass a NUL-terminated symbol name, as dlsym(3) requires.
+    // SAFETY: the caller passes a NUL-terminated symbol name (see above).
     if unsafe { CStr::from_ptr(symbol) }.to_bytes() == b"environ" {
         (&raw mut environ).cast::<c_void>()
     } else {
@@ -42,11 +45,13 @@ pub fn lookup(symbol: *const c_char) -> *mut c_void {
 ))]
 #[no_mangle]
 pub unsafe extern "C" fn dlsym(_handle: *mut c_void, symbol: *const c_char) -> *mut c_void {
-    lookup(symbol)
+    // SAFETY: the caller's contract is dlsym(3)'s (see above).
+    unsafe { lookup(symbol) }
 }
 
 #[cfg(all(test, target_os = "linux", target_feature = "crt-static"))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// What std does to find the environment: in a static program it gets `&environ`
@@ -60,13 +65,14 @@ mod tests {
         // SAFETY: as above.
         let other = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"printf".as_ptr()) };
         assert!(other.is_null());
-        assert!(lookup(std::ptr::null()).is_null());
+        // SAFETY: NULL is allowed.
+        assert!(unsafe { lookup(std::ptr::null()) }.is_null());
         // And a child still gets its environment: the path std takes in spawn.
         let out = std::process::Command::new("/bin/sh")
             .args(["-c", "echo $REINIT_SHIM"])
             .env("REINIT_SHIM", "ok")
             .output()
-            .unwrap_or_else(|e| panic!("spawn: {e}"));
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     }
 }
