@@ -43,12 +43,17 @@ const FAULT_SIGNALS: [Signal; 7] = [
 /// that arrives during start-up is lost: blocked signals stay pending until
 /// [`SignalWaiter::new`] unblocks them.
 pub fn block_all_but_faults() {
+    // Cannot fail with a valid `how`; nothing useful to do if it did.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all_but_faults()), None);
+}
+
+/// Every signal but [`FAULT_SIGNALS`].
+fn all_but_faults() -> SigSet {
     let mut set = SigSet::all();
     for s in FAULT_SIGNALS {
         set.remove(s);
     }
-    // Cannot fail with a valid `how`; nothing useful to do if it did.
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&set), None);
+    set
 }
 
 /// Receives the signals of [`Sig::ALL`] through signal-hook's self-pipe. The handlers only
@@ -349,12 +354,12 @@ pub fn exec_holding_signals(
     env: &[(String, String)],
     carry: &[Sig],
 ) -> KernelError {
-    let mut all = SigSet::all();
-    for s in FAULT_SIGNALS {
-        all.remove(s);
-    }
     let mut old = SigSet::empty();
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), Some(&mut old));
+    let _ = sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&all_but_faults()),
+        Some(&mut old),
+    );
     for s in carry {
         if let Ok(sig) = Signal::try_from(s.number()) {
             let _ = nix::sys::signal::raise(sig);

@@ -336,6 +336,16 @@ fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
 /// Reroot with a survivor that holds something of the old root (`holds` runs in it first);
 /// returns the console.
 fn reroot_with_a_holder(holds: &str) -> String {
+    let sb = booted_with_a_holder(holds);
+    request_reroot(&sb);
+    sb.expect_console("reroot #1: stage", T);
+    wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).expect("B booted");
+    sb.console()
+}
+
+/// A booted first root whose hook starts a survivor that runs `holds` first, then sleeps
+/// on the staging area's FIFO; the reroot goes to image B.
+fn booted_with_a_holder(holds: &str) -> Sandbox {
     let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
     let b = new_root_files("B");
     let dev_b = sb.image("b", &as_refs(&b));
@@ -350,10 +360,7 @@ fn reroot_with_a_holder(holds: &str) -> String {
     );
     sb.boot(&[], &[]);
     sb.expect_file("tmp/rc.done", T);
-    request_reroot(&sb);
-    sb.expect_console("reroot #1: stage", T);
-    wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).expect("B booted");
-    sb.console()
+    sb
 }
 
 /// A survivor whose cwd is in the old root: the old root cannot be unmounted; the holder is
@@ -401,20 +408,8 @@ fn host_pid(sb: &Sandbox, ns_pid: &str) -> Option<String> {
 #[test]
 fn a_survivor_on_a_hung_filesystem_does_not_hang_the_switch() {
     use crate::fuse::HungFs;
-    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let sb = booted_with_a_holder("cd /mnt/hung && echo $$ > /dev/reroot/hung.pid");
     std::fs::create_dir_all(sb.root().join("mnt/hung")).expect("mkdir");
-    let b = new_root_files("B");
-    let dev_b = sb.image("b", &as_refs(&b));
-    let holder = "\"$D/sh\" -c 'cd /mnt/hung && echo $$ > /dev/reroot/hung.pid; \
-                  exec 3<>/dev/reroot/tick; while :; do read -t 1 x <&3; done' \
-                  </dev/null >/dev/null 2>&1 &";
-    sb.write(
-        "etc/rc.reroot",
-        &hook(&dev_b, &format!("D=/dev/reroot; {holder}")),
-        EXEC,
-    );
-    sb.boot(&[], &[]);
-    sb.expect_file("tmp/rc.done", T);
     let fs = HungFs::mount_in(sb.init_pid(), &sb.root().join("mnt/hung"));
     request_reroot(&sb);
     if wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).is_none() {
