@@ -197,6 +197,40 @@ fn read_object(path: &Path) -> Result<Object, CarryError> {
     })
 }
 
+/// The owner name of the ELF note a reinit binary carries (`.note.reinit`, in PT_NOTE).
+pub const NOTE_NAME: &str = "reinit";
+/// Its type: "takes requests pending across its exec". The description is the protocol
+/// version, [`HANDOFF_VERSION`].
+pub const NT_REINIT_HANDOFF: u32 = 1;
+/// The version in the note's description (a little- or big-endian u32, as the object is).
+pub const HANDOFF_VERSION: u32 = 1;
+/// Objects larger than this are not read to look for the note.
+const NOTE_READ_LIMIT: u64 = 256 << 20;
+
+/// Whether `path` is a reinit: an ELF object with reinit's hand-off note. Such a program,
+/// exec'd as PID 1, installs its handlers before it unblocks signals, so requests may be
+/// left pending across the exec for it. Anything unreadable or foreign is `false`.
+#[must_use]
+pub fn is_reinit(path: &Path) -> bool {
+    let small = fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= NOTE_READ_LIMIT);
+    let Some(bytes) = small.then(|| fs::read(path).ok()).flatten() else {
+        return false;
+    };
+    let Ok(elf) = Elf::parse(&bytes) else {
+        return false;
+    };
+    let is_ours = |n: &goblin::elf::note::Note| {
+        n.name == NOTE_NAME && n.n_type == NT_REINIT_HANDOFF && n.desc.len() == 4
+    };
+    let in_segments = elf
+        .iter_note_headers(&bytes)
+        .is_some_and(|mut it| it.any(|n| n.is_ok_and(|n| is_ours(&n))));
+    in_segments
+        || elf
+            .iter_note_sections(&bytes, None)
+            .is_some_and(|mut it| it.any(|n| n.is_ok_and(|n| is_ours(&n))))
+}
+
 /// The ELF interpreter (PT_INTERP) of `path`; `None` for a static program.
 pub fn interpreter(path: &Path) -> Result<Option<String>, CarryError> {
     read_object(path).map(|o| o.interp)

@@ -280,8 +280,48 @@ impl<K: Kernel> Init<K> {
         };
         let (file, argv) = self.script_argv(&path, &[]);
         tracing::info!("init_exec: replacing pid 1 with {}", path.display());
-        let e = self.k.exec(&file, &argv, &pid1_env());
+        let e = self.exec_successor(&file, &argv, &pid1_env());
         tracing::error!("init_exec: {e}; continuing normal start-up");
+    }
+
+    /// Replace PID 1 by the init at `path` (kenv `init_exec`, the new root's init). A reinit
+    /// receives the queued requests, and those that arrive during the exec, as pending
+    /// signals ([`Init::exec_holding_requests`]). Any other init starts with the empty
+    /// signal mask the kernel gives PID 1: it may unblock signals before it has handlers,
+    /// and the kernel drops default-disposition signals sent to init, so what is queued is
+    /// not passed on (logged). Returns only if the exec failed.
+    pub(super) fn exec_successor(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+    ) -> KernelError {
+        if self.k.is_reinit(path) {
+            return self.exec_holding_requests(path, argv, env);
+        }
+        self.collect_requests();
+        if !self.requests.is_empty() {
+            tracing::warn!(
+                "{} is not a reinit: {} queued request(s) are not passed on to it",
+                path.display(),
+                self.requests.len()
+            );
+        }
+        self.k.exec(path, argv, env)
+    }
+
+    /// Exec a reinit with every request still queued, and every signal that arrives during
+    /// the exec, pending for it. On failure they come back to this process.
+    pub(super) fn exec_holding_requests(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+    ) -> KernelError {
+        self.collect_requests();
+        let carry: Vec<crate::kernel::Sig> =
+            self.requests.drain(..).map(signals::signal_of).collect();
+        self.k.exec_holding_signals(path, argv, env, &carry)
     }
 
     /// kenv `init_script`: run it first; failure means single-user. Returns the state to

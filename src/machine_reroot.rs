@@ -22,11 +22,9 @@ use std::time::Duration;
 use super::{describe, pid1_env, Init, ScriptEnd, State};
 use crate::children::Role;
 use crate::config::{self, keys};
-use crate::kernel::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, ProcInfo, Sig, SwitchKind,
-};
+use crate::kernel::{Kernel, KernelError, KillSig, KillTarget, MountSpec, ProcInfo, SwitchKind};
 use crate::reroot::{self, HookError, NewRootError, Record, TargetError};
-use crate::signals::{self, Action, Request};
+use crate::signals::{Action, Request};
 
 /// The trampoline's name inside the staging area.
 const TRAMPOLINE: &str = "init";
@@ -190,8 +188,7 @@ impl<K: Kernel> Init<K> {
         }
         tracing::info!("reroot: exec {}", argv.join(" "));
         // What is still queued, and what arrives during the exec, reaches the trampoline.
-        let carry: Vec<Sig> = self.requests.drain(..).map(signals::signal_of).collect();
-        let e = self.k.exec_holding_signals(&path, &argv, &env, &carry);
+        let e = self.exec_holding_requests(&path, &argv, &env);
         tracing::error!("reroot: {e}; switching from this process instead");
         Some(self.reroot_phase_two())
     }
@@ -246,7 +243,7 @@ impl<K: Kernel> Init<K> {
         }
         for p in reroot::parse_init_path(&list).0 {
             let argv = vec![p.display().to_string()];
-            let e = self.k.exec(&p, &argv, &env);
+            let e = self.exec_successor(&p, &argv, &env);
             tracing::warn!("reroot: {e}");
         }
         tracing::error!("reroot: cannot exec init from {list}; going to single user mode");

@@ -239,6 +239,38 @@ fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
     assert_eq!(rec.timings.last().map(|t| t.0.as_str()), Some("switch"));
 }
 
+/// Linux phase two holds what arrives during the exec of the new root's init for it when it
+/// is a reinit; a foreign new init starts with the kernel's empty mask.
+#[test]
+fn linux_phase_two_hands_queued_requests_to_a_reinit_only() {
+    for reinit in [true, false] {
+        let rr = Rr::new();
+        let mut k = rr.kernel(SwitchKind::User);
+        k.signal_during_exec(Sig::Usr1);
+        if reinit {
+            k.set_reinit(Path::new("/sbin/init"));
+        }
+        let mut init = rr.root.init(k);
+        fs::create_dir_all(&rr.staging).unwrap();
+        let rec = crate::reroot::Record {
+            count: 1,
+            target: Some(format!("ufs:{}", rr.device.display())),
+            ..crate::reroot::Record::default()
+        };
+        rec.save(&rr.staging).unwrap();
+        init.boot(Flags {
+            reroot: true,
+            ..Flags::default()
+        });
+        let carried: &[Vec<Sig>] = if reinit { &[vec![Sig::Usr1]] } else { &[] };
+        assert_eq!(init.k.exec_carries(), carried, "reinit: {reinit}");
+        assert!(init
+            .k
+            .actions()
+            .contains(&Call::Exec("/sbin/init".into(), strs(&["/sbin/init"]))));
+    }
+}
+
 #[test]
 fn phase_two_failures_end_in_single_user() {
     for (kind, fail) in [
@@ -529,7 +561,8 @@ fn a_shutdown_asked_for_during_phase_two_is_done_on_the_new_root() {
     init.k.signal_during_exec(Sig::Int).exit(104, Exited(0));
     init.transition(State::MultiUser);
     assert_eq!(trampoline_execs(&init, &rr), 1);
-    assert_eq!(init.k.exec_carries(), [vec![Sig::Hup]]);
+    // Held for the trampoline: the queued SIGHUP and the SIGINT that came during the exec.
+    assert_eq!(init.k.exec_carries(), [vec![Sig::Hup, Sig::Int]]);
     assert!(switched(&init));
     let a = init.k.actions();
     // No init of the new root was exec'd; the reboot came instead.

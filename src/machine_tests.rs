@@ -225,6 +225,47 @@ fn startup_order_init_exec_script_chroot() {
     assert_eq!(a[5], Call::EarlyMounts);
 }
 
+/// kenv `init_exec` naming a reinit: what is queued, and what arrives during the exec, is
+/// left pending for it; another program gets nothing (it may unblock before it has
+/// handlers), and the requests stay here when the exec fails.
+#[test]
+fn init_exec_hands_queued_requests_to_a_reinit_only() {
+    for reinit in [true, false] {
+        let root = Root::new();
+        root.write("sbin/other", "", 0o755);
+        let other = root.p("sbin/other");
+        let mut k = FakeKernel::new();
+        k.set_kenv("init_exec", other.to_str().unwrap())
+            .signal(Sig::Int)
+            .exit(100, Exited(0));
+        if reinit {
+            k.set_reinit(&other);
+        }
+        let mut init = root.init(k);
+        init.boot(Flags::default());
+        let carried: &[Vec<Sig>] = if reinit { &[vec![Sig::Int]] } else { &[] };
+        assert_eq!(init.k.exec_carries(), carried, "reinit: {reinit}");
+        assert!(init.k.actions().contains(&Call::Exec(
+            other.clone(),
+            vec![other.display().to_string()]
+        )));
+        // The exec failed: the reboot request is still this process's (held, it comes back
+        // as the signal; not held, it was queued before the exec).
+        if reinit {
+            assert!(init.pending().is_empty());
+            assert_eq!(
+                init.k.wait(Some(Duration::ZERO)),
+                Wake::Signals(vec![Sig::Int])
+            );
+        } else {
+            assert_eq!(
+                init.pending(),
+                [Request::DeathSingle(Action::Reboot(RebootHow::Reboot))]
+            );
+        }
+    }
+}
+
 #[test]
 fn init_script_failure_and_bad_values_give_single_user() {
     let root = Root::new();

@@ -30,8 +30,21 @@ static FREEBSD_ABI_TAG: AbiTag = AbiTag {
     desc: freebsd_version(),
 };
 
-/// An ELF note with a 4-byte description, laid out as the kernel reads it.
-#[cfg(all(target_os = "freebsd", target_feature = "crt-static"))]
+/// reinit's hand-off note: a PID 1 about to exec a program that carries it (the new root's
+/// init, kenv `init_exec`) keeps its requests blocked and pending across the exec, since
+/// this program installs its handlers before it unblocks them (see `reinit::carry::is_reinit`).
+#[used]
+#[link_section = ".note.reinit"]
+static REINIT_HANDOFF: AbiTag = AbiTag {
+    namesz: 7,
+    descsz: 4,
+    kind: reinit::carry::NT_REINIT_HANDOFF,
+    name: *b"reinit\0\0",
+    desc: reinit::carry::HANDOFF_VERSION,
+};
+
+/// An ELF note with an 8-byte name field and a 4-byte description, laid out as the kernel
+/// reads it.
 #[repr(C, align(4))]
 struct AbiTag {
     namesz: u32,

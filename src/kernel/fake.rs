@@ -152,6 +152,7 @@ pub struct FakeKernel {
     exec_envs: Vec<Vec<(String, String)>>,
     /// A signal that arrives while the next exec runs.
     during_exec: Option<Sig>,
+    reinits: Vec<PathBuf>,
     /// The signals carried by each exec that held them.
     exec_carries: Vec<Vec<Sig>>,
     /// Run spawned programs for real, chrooted here (see [`FakeKernel::run_spawns_in`]).
@@ -336,13 +337,20 @@ impl FakeKernel {
         self
     }
 
+    /// Let the program at `path` be a reinit ([`Kernel::is_reinit`]).
+    pub fn set_reinit(&mut self, path: &Path) -> &mut Self {
+        self.reinits.push(path.to_path_buf());
+        self
+    }
+
     /// Let `sig` arrive while the next exec runs (after PID 1's last look at its requests).
     pub fn signal_during_exec(&mut self, sig: Sig) -> &mut Self {
         self.during_exec = Some(sig);
         self
     }
 
-    /// The signals carried across each exec that held signals, in order.
+    /// The signals held pending across each exec that held signals, in order: those carried
+    /// and one that arrived during the exec.
     #[must_use]
     pub fn exec_carries(&self) -> &[Vec<Sig>] {
         &self.exec_carries
@@ -653,7 +661,10 @@ impl Kernel for FakeKernel {
         env: &[(String, String)],
         carry: &[Sig],
     ) -> KernelError {
-        self.exec_carries.push(carry.to_vec());
+        // A signal that arrives during the exec is held for the next program too.
+        let mut held = carry.to_vec();
+        held.extend(self.during_exec);
+        self.exec_carries.push(held);
         let e = self.exec(path, argv, env);
         // The exec failed: the carried signals come back to this process first.
         for s in carry.iter().rev() {
@@ -732,6 +743,10 @@ impl Kernel for FakeKernel {
             .collect();
         v.sort_by_key(|p| p.pid);
         Ok(v)
+    }
+
+    fn is_reinit(&self, path: &Path) -> bool {
+        self.reinits.iter().any(|p| p == path)
     }
 
     fn self_exe(&self) -> PathBuf {

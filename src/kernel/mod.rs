@@ -418,6 +418,13 @@ pub trait Kernel {
         carry: &[Sig],
     ) -> KernelError;
 
+    /// Whether `path` is a reinit (it carries reinit's hand-off note), which may be exec'd
+    /// with [`Kernel::exec_holding_signals`]: it installs its handlers before it unblocks
+    /// signals. Any other init gets the empty mask the kernel gives PID 1.
+    fn is_reinit(&self, path: &Path) -> bool {
+        crate::carry::is_reinit(path)
+    }
+
     /// `chdir(path); chroot(".")` (kenv `init_chroot`).
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
 

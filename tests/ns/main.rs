@@ -10,6 +10,7 @@ mod util;
 
 use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -429,6 +430,19 @@ fn carried_program_runs_in_a_root_without_libraries() {
         !bare.status.success(),
         "the bare program must not run there: {bare:?}"
     );
+}
+
+/// The built program carries reinit's hand-off note, so a PID 1 leaves requests pending
+/// across the exec of a new init that is reinit; a foreign program (negative control) does
+/// not have it.
+#[test]
+fn the_built_program_is_recognised_as_a_reinit() {
+    assert!(reinit::carry::is_reinit(Path::new(env!(
+        "CARGO_BIN_EXE_reinit"
+    ))));
+    for foreign in ["/bin/sh", "/etc/passwd", "/nonexistent"] {
+        assert!(!reinit::carry::is_reinit(Path::new(foreign)), "{foreign}");
+    }
 }
 
 #[test]
