@@ -5,6 +5,7 @@
 #                   kernel modules (virtio, ext4, nbd, virtio-rng), /etc/rc (guest/rc),
 #                   /etc/rc.reroot (the shipped etc/rc.reroot.linux), root's password
 #                   "reinit-vm", an insecure console
+#   initramfs-bare.cpio  the same, with /dev/console a directory (no initial console)
 #   disk.img        the same system on an ext4 disk (/dev/vdb), reinit as /sbin/init
 #   boot.cpio       a minimal initramfs that loads the modules and switch_roots to root=
 #                   (Debian's kernel has virtio and ext4 as modules)
@@ -93,6 +94,12 @@ mkdir -p "$A/etc/ld.so.conf.d"
 cp /etc/ld.so.conf "$A/etc/" 2>/dev/null || true
 cp /etc/ld.so.conf.d/*.conf "$A/etc/ld.so.conf.d/" 2>/dev/null || true
 (cd "$A" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$out/initramfs.cpio"
+# The same initramfs with /dev/console a directory: an archive appended to it replaces the
+# kernel's built-in /dev/console node, so the kernel cannot open an initial console and starts
+# /init with no descriptors 0-2 (and there is no /dev/null).
+C=$out/tree/bare
+rm -rf "$C" && mkdir -p "$C/dev/console"
+(cd "$C" && find dev/console | cpio -o -H newc --quiet) | cat "$out/initramfs.cpio" - > "$out/initramfs-bare.cpio"
 
 # ---- the same system on a disk, booted through boot.cpio
 rm -f "$out/disk.img"

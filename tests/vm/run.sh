@@ -3,7 +3,8 @@
 # serial console on stdout prefixed by host seconds, and kept in target/vm/runs/NAME/
 # (serial.log: timestamped lines; console.raw: the bytes as they came, prompts included).
 # Disks: store.img is /dev/vda, disk.img is /dev/vdb (both copied per run). A root= in the
-# kernel arguments boots that disk through boot.cpio; otherwise initramfs.cpio is the root.
+# kernel arguments boots that disk through boot.cpio; vm_initrd=bare boots
+# initramfs-bare.cpio; otherwise initramfs.cpio is the root.
 # VM_INPUT=FILE types into the serial console: each line is "N<TAB>MARKER<TAB>TEXT", sent
 # (with a carriage return) once MARKER has appeared N times on the console.
 # Exit status: QEMU's (timeout: 124).
@@ -20,6 +21,7 @@ cp --sparse=always "$vm/store.img" "$dir/store.img"
 cp --sparse=always "$vm/disk.img" "$dir/disk.img"
 initrd=$vm/initramfs.cpio
 case " $kargs " in *" root="*) initrd=$vm/boot.cpio ;; esac
+case " $kargs " in *" vm_initrd=bare "*) initrd=$vm/initramfs-bare.cpio ;; esac
 start=$(date +%s%N)
 since() { echo $(( ($(date +%s%N) - start) / 1000000 )) | awk '{printf "%d.%03d", $1 / 1000, $1 % 1000}'; }
 

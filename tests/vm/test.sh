@@ -18,6 +18,10 @@ results=$out/results.jsonl
 scenarios=(
   # 1. reinit as /init of an initramfs; the hook attaches NBD with a carried qemu-nbd.
   "initramfs-to-nbd||vm: first root up on rootfs;reroot: /etc/rc.reroot (prepare);survivor [0-9]* (qemu-nbd via ld-linux;switch: the old root is the initramfs;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;vm: survivors: [0-9];shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;single user|reroot #1:=1"
+  # 1b. no initial console and no /dev/null (an archive replaces the kernel's /dev/console
+  #     node with a directory): PID 1 starts with descriptors 0-2 closed, logs to the init
+  #     log until devtmpfs is mounted, then to ttyS0; the reroot goes on as in 1.
+  "bare-start|vm_scenario=bare-start vm_initrd=bare|Warning: unable to open an initial console;vm: first root up on rootfs;vm: pid 1 fd 0: /\$;vm: start-up log: .*starting (pid 1);reroot: /etc/rc.reroot (prepare);reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);reboot: Power down|reroot aborted;single user;Kernel panic|"
   # 2. reinit as /sbin/init of an ext4 disk; the old root is unmounted after pivot_root.
   "ext4-root|vm_scenario=ext4-root root=/dev/vdb|vm: first root up on /dev/vdb;vm: token [0-9a-f-]* in /dev/vdb:/token.0;reroot: /etc/rc.reroot (prepare);survivor;switch: pivot_root;switch: old root unmounted;reroot #1: stage;vm: new root up on /dev/nbd0 (reroot #1);vm: token [0-9a-f-]* in /dev/nbd0:/token.1;shutdown: / remounted read-only;/dev/nbd0 disconnected;reboot: Power down|reroot aborted;old root held;single user|"
   # 3. disk -> NBD -> disk: the daemon serving the NBD root survives the second reroot.
