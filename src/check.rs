@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::config::{self, keys, Paths};
-use crate::reroot;
+use crate::newroot;
 use crate::ttys;
 
 /// How bad a finding is.
@@ -127,8 +127,8 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
             ),
         }
     }
-    let init_path = kenv(keys::INIT_PATH).unwrap_or_else(|| reroot::DEFAULT_INIT_PATH.to_owned());
-    let (search, bad) = reroot::parse_init_path(&init_path);
+    let init_path = kenv(keys::INIT_PATH).unwrap_or_else(|| newroot::DEFAULT_INIT_PATH.to_owned());
+    let (search, bad) = newroot::parse_init_path(&init_path);
     for b in bad {
         add(
             Level::Fail,
@@ -191,7 +191,7 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
     }
 
     // the hook
-    match reroot::trust_hook(&input.hook) {
+    match newroot::trust_hook(&input.hook) {
         Ok(None) => add(
             Level::Ok,
             "hook",
@@ -226,13 +226,13 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
     }
 
     // the target
-    match kenv(reroot::MOUNTFROM) {
+    match kenv(newroot::MOUNTFROM) {
         None => add(
             Level::Warning,
             "target",
-            format!("{} is not set (the hook may set it)", reroot::MOUNTFROM),
+            format!("{} is not set (the hook may set it)", newroot::MOUNTFROM),
         ),
-        Some(v) => match reroot::parse_mountfrom(&v) {
+        Some(v) => match newroot::parse_mountfrom(&v) {
             Err(e) => add(Level::Fail, "target", e.to_string()),
             Ok(sources) => {
                 for s in sources {
@@ -269,8 +269,8 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
             kenv(keys::INIT_SHELL),
             std::path::Path::new(config::DEFAULT_SHELL),
         );
-        let needs = reroot::Needs::new(cfg!(target_os = "linux"), shell);
-        match reroot::check_new_root(root, &search, &needs) {
+        let needs = newroot::Needs::new(cfg!(target_os = "linux"), shell);
+        match newroot::check_new_root(root, &search, &needs) {
             Ok(p) => add(
                 Level::Ok,
                 "init",

@@ -18,7 +18,7 @@
 //!
 //! - [`kernel`]: the one OS seam (`linux`, `freebsd`, `fake`).
 //! - [`machine`]: the states, with init.c's names, and the reroot (phase one and two).
-//! - [`reroot`]: the reroot's rules (target syntax, hook trust, init in the new root, record).
+//! - [`newroot`]: the reroot's rules (target syntax, hook trust, init in the new root, record).
 //! - [`check`], [`carry`]: `reinit check` and `reinit carry`.
 //! - [`signals`]: signal → request, a pure table.
 //! - [`children`]: the one reaper and the pid → role table.
@@ -37,7 +37,7 @@ pub mod environ_shim;
 pub mod kernel;
 pub mod log;
 pub mod machine;
+pub mod newroot;
 pub mod passwd;
-pub mod reroot;
 pub mod signals;
 pub mod ttys;

@@ -23,7 +23,7 @@ use super::{describe, pid1_env, Init, ScriptEnd, State};
 use crate::children::Role;
 use crate::config::{self, keys};
 use crate::kernel::{Kernel, KernelError, KillSig, KillTarget, MountSpec, ProcInfo, SwitchKind};
-use crate::reroot::{self, HookError, NewRootError, Record, TargetError};
+use crate::newroot::{self, HookError, NewRootError, Record, TargetError};
 use crate::signals::{Action, Request};
 
 /// The trampoline's name inside the staging area.
@@ -241,7 +241,7 @@ impl<K: Kernel> Init<K> {
         if let Some(state) = self.shutdown_instead("starting the new root's init") {
             return state;
         }
-        for p in reroot::parse_init_path(&list).0 {
+        for p in newroot::parse_init_path(&list).0 {
             let argv = vec![p.display().to_string()];
             let e = self.exec_successor(&p, &argv, &env);
             tracing::warn!("reroot: {e}");
@@ -294,7 +294,7 @@ impl<K: Kernel> Init<K> {
         } else {
             dir.parent().unwrap_or(Path::new("/"))
         };
-        reroot::root_controls(checked).map_err(|e| refused(&e))?;
+        newroot::root_controls(checked).map_err(|e| refused(&e))?;
         if exists && !dir.is_dir() {
             return Err(refused(&format!("{}: not a directory", dir.display())));
         }
@@ -324,7 +324,7 @@ impl<K: Kernel> Init<K> {
         let exe = self.k.self_exe();
         let copy_err = |e: String| RerootError::Copy(format!("{}: {e}", exe.display()));
         let mut env = pid1_env();
-        let dynamic = reroot::interpreter_of(&exe).map_err(copy_err)?.is_some();
+        let dynamic = newroot::interpreter_of(&exe).map_err(copy_err)?.is_some();
         let (path, mut argv) = if dynamic {
             let (root, system) = self.k.library_paths();
             let carried =
@@ -354,7 +354,7 @@ impl<K: Kernel> Init<K> {
     /// (so that its `abort` phase runs).
     fn prepare(&mut self, dir: &Path, record: &mut Record) -> Result<Target, (RerootError, bool)> {
         let t = self.k.now();
-        let hook_ran = match reroot::trust_hook(&self.paths.rc_reroot) {
+        let hook_ran = match newroot::trust_hook(&self.paths.rc_reroot) {
             Err(e) => return Err((RerootError::HookRefused(e), false)),
             Ok(None) => {
                 tracing::info!("reroot: no {} (optional)", self.paths.rc_reroot.display());
@@ -377,7 +377,7 @@ impl<K: Kernel> Init<K> {
     /// A hook that never mentions `REROOT_PHASE` (nbd-init's) only knows how to prepare: its
     /// `abort` and `stop` phases are skipped rather than attaching the devices again.
     fn run_hook(&mut self, hook: &Path, phase: &str, dir: &Path) -> Result<(), RerootError> {
-        if phase != "prepare" && !reroot::hook_knows_phases(hook) {
+        if phase != "prepare" && !newroot::hook_knows_phases(hook) {
             tracing::info!(
                 "reroot: {} does not read REROOT_PHASE (nbd-init style): no {phase} phase",
                 hook.display()
@@ -420,14 +420,14 @@ impl<K: Kernel> Init<K> {
     /// first alternative that mounts is the one the kernel will use, so it must pass.
     fn probe_target(&mut self, dir: &Path) -> Result<Target, RerootError> {
         let value = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
-        let sources = reroot::parse_mountfrom(&value).map_err(RerootError::BadTarget)?;
+        let sources = newroot::parse_mountfrom(&value).map_err(RerootError::BadTarget)?;
         let options = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
         let (read_only, options) = split_ro(&options);
         let list = self
             .k
             .kenv(keys::INIT_PATH)
             .unwrap_or_else(|| self.k.default_init_path());
-        let search = reroot::parse_init_path(&list).0;
+        let search = newroot::parse_init_path(&list).0;
         let wait = self.seconds(keys::MOUNTROOT_TIMEOUT, config::DEFAULT_MOUNTROOT_TIMEOUT);
         let probe = dir.join(NEWROOT);
         if self.k.is_mount_point(&probe) {
@@ -479,8 +479,8 @@ impl<K: Kernel> Init<K> {
                 self.k.kenv(keys::INIT_SHELL),
                 Path::new(config::DEFAULT_SHELL),
             );
-            let needs = reroot::Needs::new(self.k.switch_kind() == SwitchKind::User, shell);
-            let checked = reroot::check_new_root(&probe, &search, &needs);
+            let needs = newroot::Needs::new(self.k.switch_kind() == SwitchKind::User, shell);
+            let checked = newroot::check_new_root(&probe, &search, &needs);
             if let Err(e) = self.k.unmount(&probe, false) {
                 // Something holds the new root: force it off and give up.
                 if let Err(f) = self.k.unmount(&probe, true) {
@@ -525,7 +525,7 @@ impl<K: Kernel> Init<K> {
                 (v, o, ro)
             }
         };
-        let s = reroot::parse_mountfrom(&value)
+        let s = newroot::parse_mountfrom(&value)
             .map_err(RerootError::BadTarget)?
             .into_iter()
             .next()
@@ -592,7 +592,7 @@ impl<K: Kernel> Init<K> {
 
     /// The hook for a phase after `prepare`, every reason not to run it logged.
     fn hook_for(&self, phase: &str) -> Option<PathBuf> {
-        match reroot::trust_hook(&self.paths.rc_reroot) {
+        match newroot::trust_hook(&self.paths.rc_reroot) {
             Ok(Some(hook)) => Some(hook),
             Ok(None) => {
                 tracing::info!(

@@ -188,7 +188,7 @@ fn freebsd_sequence_is_one_ordered_call_list() {
         Call::Kill(KillTarget::Pid(SURVIVOR), _) | Call::Kill(KillTarget::All, _)
     )));
     // The record for the next init.
-    let rec = crate::reroot::Record::load(&rr.staging).unwrap();
+    let rec = crate::newroot::Record::load(&rr.staging).unwrap();
     assert_eq!(rec.count, 1);
     assert_eq!(rec.target, Some(format!("ufs:{}", rr.device.display())));
     let phases: Vec<&str> = rec.timings.iter().map(|(k, _)| k.as_str()).collect();
@@ -205,7 +205,7 @@ fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
     k.set_kenv("init_path", "/sbin/missing:/sbin/init");
     let mut init = rr.root.init(k);
     fs::create_dir_all(&rr.staging).unwrap();
-    let rec = crate::reroot::Record {
+    let rec = crate::newroot::Record {
         count: 3,
         target: Some(format!("ufs:{}", rr.device.display())),
         options: "noatime".into(),
@@ -234,7 +234,7 @@ fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
         ]
     );
     // No init_exec / init_script / init_chroot, no early mounts in the trampoline.
-    let rec = crate::reroot::Record::load(&rr.staging).unwrap();
+    let rec = crate::newroot::Record::load(&rr.staging).unwrap();
     assert_eq!(rec.count, 3);
     assert_eq!(rec.timings.last().map(|t| t.0.as_str()), Some("switch"));
 }
@@ -252,10 +252,10 @@ fn linux_phase_two_hands_queued_requests_to_a_reinit_only() {
         }
         let mut init = rr.root.init(k);
         fs::create_dir_all(&rr.staging).unwrap();
-        let rec = crate::reroot::Record {
+        let rec = crate::newroot::Record {
             count: 1,
             target: Some(format!("ufs:{}", rr.device.display())),
-            ..crate::reroot::Record::default()
+            ..crate::newroot::Record::default()
         };
         rec.save(&rr.staging).unwrap();
         init.boot(Flags {
@@ -778,7 +778,7 @@ fn second_reroot_reuses_the_staging_area_and_counts() {
     k.set_mounted_tmpfs(&rr.staging);
     fs::create_dir_all(&rr.staging).unwrap();
     fs::write(rr.s("init"), "the previous trampoline").unwrap();
-    crate::reroot::Record {
+    crate::newroot::Record {
         count: 1,
         ..Default::default()
     }
@@ -792,7 +792,7 @@ fn second_reroot_reuses_the_staging_area_and_counts() {
     assert!(a
         .iter()
         .any(|c| matches!(c, Call::CreateFile(p, _, _) if *p == rr.s("init"))));
-    assert_eq!(crate::reroot::Record::load(&rr.staging).unwrap().count, 2);
+    assert_eq!(crate::newroot::Record::load(&rr.staging).unwrap().count, 2);
     assert!(init.k.mounted().contains(&rr.staging));
 }
 
@@ -1419,7 +1419,7 @@ fn an_nbd_init_hook_runs_unmodified_on_freebsd() {
     };
     assert!(a.contains(&Call::Mount(zfs, rr.s("root"))), "{a:#?}");
     assert!(a.contains(&Call::SwitchRoot(None)));
-    let rec = crate::reroot::Record::load(&rr.staging).unwrap();
+    let rec = crate::newroot::Record::load(&rr.staging).unwrap();
     assert_eq!(rec.target.as_deref(), Some("zfs:system/ROOT/default"));
 }
 

@@ -488,7 +488,7 @@ impl Kernel for FreeBsdKernel {
 
     fn default_init_path(&self) -> String {
         sysctl_string(c"kern.init_path")
-            .unwrap_or_else(|| crate::reroot::DEFAULT_INIT_PATH.to_owned())
+            .unwrap_or_else(|| crate::newroot::DEFAULT_INIT_PATH.to_owned())
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {

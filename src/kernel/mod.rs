@@ -464,9 +464,9 @@ pub trait Kernel {
     // ---- reroot
 
     /// The init search list when kenv `init_path` is unset (FreeBSD `kern.init_path`;
-    /// elsewhere [`crate::reroot::DEFAULT_INIT_PATH`]).
+    /// elsewhere [`crate::newroot::DEFAULT_INIT_PATH`]).
     fn default_init_path(&self) -> String {
-        crate::reroot::DEFAULT_INIT_PATH.to_owned()
+        crate::newroot::DEFAULT_INIT_PATH.to_owned()
     }
 
     /// Who switches the root in reroot phase two.
