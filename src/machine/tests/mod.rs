@@ -4,7 +4,7 @@
 use std::fs;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -12,7 +12,8 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::kernel::fake::{Call, CallKind, FakeKernel};
-use crate::kernel::{ChildStatus::*, KillSig, KillTarget, RebootHow, Sig};
+use crate::kernel::{ChildStatus::*, KillSig, KillTarget, RebootHow, Sig, Stdio};
+use crate::ttys;
 
 const TTYS: &str = "\
 console none                unknown off secure
@@ -845,7 +846,6 @@ fn flags_parse_like_getopt() {
     assert!(!Flags::parse(&strs(&["singles"])).0.single);
 }
 
-#[path = "machine_reroot_tests.rs"]
 mod reroot;
 
 /// Read the terminal's other side as it comes, as a real console is read (a pty whose

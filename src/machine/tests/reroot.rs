@@ -1552,8 +1552,11 @@ fn the_shipped_freebsd_hook_attaches_then_aborts_cleanly() {
     for applet in ["rm", "kill"] {
         let _ = std::os::unix::fs::symlink("busybox", rr.root.p("bin").join(applet));
     }
-    rr.root
-        .write("etc/rc.reroot", include_str!("../etc/rc.reroot"), 0o755);
+    rr.root.write(
+        "etc/rc.reroot",
+        include_str!("../../../etc/rc.reroot"),
+        0o755,
+    );
     let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
     k.add_device("system/ROOT/default", &rr.root.p("new"));
     let mut init = rr.booted(k);
@@ -1632,8 +1635,11 @@ esac
     for applet in ["rm", "kill", "sleep"] {
         let _ = std::os::unix::fs::symlink("busybox", rr.root.p("bin").join(applet));
     }
-    rr.root
-        .write("etc/rc.reroot", include_str!("../etc/rc.reroot"), 0o755);
+    rr.root.write(
+        "etc/rc.reroot",
+        include_str!("../../../etc/rc.reroot"),
+        0o755,
+    );
 }
 
 /// Run the shipped hook's tree with `kenv` through one reroot (two spawns for real: the hook

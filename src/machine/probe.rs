@@ -1,0 +1,169 @@
+//! The reroot's target: find its device, probe-mount it read-only, check its init; and the
+//! target of phase two.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::{self, keys};
+use crate::kernel::{Kernel, MountSpec, SwitchKind};
+use crate::newroot::{self, Record};
+
+use super::reroot::{RerootError, NEWROOT};
+use super::{Init, POLL};
+
+/// The validated target.
+pub(super) struct Target {
+    pub(super) spec: MountSpec,
+}
+
+/// Take `ro`/`rw` out of a mount option list: read-only unless `rw` is given (FreeBSD always
+/// mounts a new root read-only; on Linux `rw` is honoured).
+pub(super) fn split_ro(options: &str) -> (bool, String) {
+    let mut ro = true;
+    let mut rest = Vec::new();
+    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o {
+            "rw" => ro = false,
+            "ro" => ro = true,
+            other => rest.push(other),
+        }
+    }
+    (ro, rest.join(","))
+}
+
+impl<K: Kernel> Init<K> {
+    /// Find the target (read after the hook, which may set it), wait for its device,
+    /// probe-mount it read-only inside the staging area, check its init, unmount it. The
+    /// first alternative that mounts is the one the kernel will use, so it must pass.
+    pub(super) fn probe_target(&mut self, dir: &Path) -> Result<Target, RerootError> {
+        let value = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
+        let sources = newroot::parse_mountfrom(&value).map_err(RerootError::BadTarget)?;
+        let options = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
+        let (read_only, options) = split_ro(&options);
+        let list = self
+            .k
+            .kenv(keys::INIT_PATH)
+            .unwrap_or_else(|| self.k.default_init_path());
+        let search = newroot::parse_init_path(&list).0;
+        let wait = self.seconds(keys::MOUNTROOT_TIMEOUT, config::DEFAULT_MOUNTROOT_TIMEOUT);
+        let probe = dir.join(NEWROOT);
+        if self.k.is_mount_point(&probe) {
+            // An earlier probe that was given up on finished after all.
+            tracing::warn!(
+                "reroot: {} is mounted already: unmounting it",
+                probe.display()
+            );
+            self.k.unmount(&probe, true).map_err(RerootError::Unmount)?;
+        }
+        let mut last = RerootError::NoTarget;
+        // One deadline for the devices of every alternative: a long list of absent ones
+        // costs vfs.mountroot.timeout in all, not that much each.
+        let deadline = self.k.now() + wait;
+        for s in sources {
+            self.collect_requests();
+            if let Some(a) = self.shutdown_queued() {
+                return Err(RerootError::ShutdownRequested(a));
+            }
+            let name = format!("{}:{}", s.fstype, s.device);
+            if let Some(node) = s.device_node() {
+                if !self.wait_for(&node, deadline) {
+                    if let Some(a) = self.shutdown_queued() {
+                        return Err(RerootError::ShutdownRequested(a));
+                    }
+                    last = RerootError::NoDevice(node);
+                    continue;
+                }
+            }
+            let spec = MountSpec {
+                fstype: s.fstype.clone(),
+                device: s.device.clone(),
+                options: options.clone(),
+                read_only: true,
+            };
+            // In a child, bounded: a device whose daemon does not answer hangs the mount in
+            // the kernel, and it must not hang PID 1.
+            if let Err(e) = self.k.mount_bounded(&spec, &probe, wait) {
+                if e.errno == nix::errno::Errno::ETIMEDOUT {
+                    // The mount may still complete after the child was given up on.
+                    let _ = self.k.unmount(&probe, true);
+                    return Err(RerootError::Mount(name, e));
+                }
+                last = RerootError::Mount(name, e);
+                continue;
+            }
+            // The new root's own shell: init_shell or /bin/sh inside it.
+            let shell = config::shell(
+                self.k.kenv(keys::INIT_SHELL),
+                Path::new(config::DEFAULT_SHELL),
+            );
+            let needs = newroot::Needs::new(self.k.switch_kind() == SwitchKind::User, shell);
+            let checked = newroot::check_new_root(&probe, &search, &needs);
+            if let Err(e) = self.k.unmount(&probe, false) {
+                // Something holds the new root: force it off and give up.
+                if let Err(f) = self.k.unmount(&probe, true) {
+                    tracing::error!("reroot: {f}");
+                }
+                return Err(RerootError::Unmount(e));
+            }
+            let init = checked.map_err(RerootError::NewRoot)?;
+            tracing::info!("reroot: target {name} has {}", init.display());
+            return Ok(Target {
+                spec: MountSpec { read_only, ..spec },
+            });
+        }
+        Err(last)
+    }
+
+    /// Wait until `deadline` for `path` to exist (a device the hook just attached); give up
+    /// early when a shutdown is asked for.
+    pub(super) fn wait_for(&mut self, path: &Path, deadline: Duration) -> bool {
+        loop {
+            if path.exists() {
+                return true;
+            }
+            let now = self.k.now();
+            if now >= deadline
+                || !self.wait(Some(POLL.min(deadline - now)))
+                || self.shutdown_queued().is_some()
+            {
+                return path.exists();
+            }
+        }
+    }
+
+    /// The target again in phase two, from the record phase one left (or the kenv).
+    pub(super) fn phase_two_target(&self, record: &Record) -> Result<MountSpec, RerootError> {
+        let (value, options, read_only) = match &record.target {
+            Some(t) => (t.clone(), record.options.clone(), record.read_only),
+            None => {
+                let v = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
+                let o = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
+                let (ro, o) = split_ro(&o);
+                (v, o, ro)
+            }
+        };
+        let s = newroot::parse_mountfrom(&value)
+            .map_err(RerootError::BadTarget)?
+            .into_iter()
+            .next()
+            .ok_or(RerootError::NoTarget)?;
+        Ok(MountSpec {
+            fstype: s.fstype,
+            device: s.device,
+            options,
+            read_only,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ro_unless_rw() {
+        assert_eq!(split_ro(""), (true, String::new()));
+        assert_eq!(split_ro("noatime, rw"), (false, "noatime".into()));
+        assert_eq!(split_ro("rw,ro,acl"), (true, "acl".into()));
+    }
+}

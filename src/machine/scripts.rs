@@ -1,0 +1,151 @@
+//! Scripts PID 1 runs (rc, rc.shutdown, rc.final, init_script, the hook): how they are
+//! started and waited for.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::children::Role;
+use crate::config::{self, keys};
+use crate::kernel::{ChildStatus, Kernel, KernelError, Pid, SpawnSpec, Stdio};
+use crate::signals::Request;
+
+use super::Init;
+
+/// How a script run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ScriptEnd {
+    Done(ChildStatus),
+    Missing,
+    SpawnFailed(KernelError),
+    Interrupted,
+    TimedOut(Pid),
+    Idle,
+}
+
+pub(super) fn describe(end: &ScriptEnd) -> String {
+    match end {
+        ScriptEnd::Done(s) => s.to_string(),
+        ScriptEnd::Missing => "not found".into(),
+        ScriptEnd::SpawnFailed(e) => format!("cannot start: {e}"),
+        ScriptEnd::Interrupted => "interrupted by a request".into(),
+        ScriptEnd::TimedOut(_) => "timed out".into(),
+        ScriptEnd::Idle => "no events".into(),
+    }
+}
+
+/// access(path, X_OK) for a regular file.
+pub(super) fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+impl<K: Kernel> Init<K> {
+    pub(super) fn shell(&self) -> PathBuf {
+        config::shell(self.k.kenv(keys::INIT_SHELL), &self.paths.shell)
+    }
+
+    /// argv of a script: the script itself when it is executable, else the shell running it.
+    pub(super) fn script_argv(&self, script: &Path, args: &[&str]) -> (PathBuf, Vec<String>) {
+        if is_executable(script) {
+            let mut argv = vec![script.display().to_string()];
+            argv.extend(args.iter().map(|a| (*a).to_owned()));
+            (script.to_path_buf(), argv)
+        } else {
+            self.shell_argv(script, args)
+        }
+    }
+
+    /// argv of a script run by the shell: `init_shell script args…`.
+    pub(super) fn shell_argv(&self, script: &Path, args: &[&str]) -> (PathBuf, Vec<String>) {
+        let sh = self.shell();
+        let mut argv = vec![sh.display().to_string(), script.display().to_string()];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        (sh, argv)
+    }
+
+    /// Run a script to completion (init.c `run_script`/`runshutdown`): start it on the
+    /// console, then wait, reaping everything, until it ends, `interrupt` says a queued
+    /// request must be acted on at once, or `timeout` passes.
+    pub(super) fn run_script(
+        &mut self,
+        role: Role,
+        script: &Path,
+        args: &[&str],
+        timeout: Option<Duration>,
+        interrupt: fn(&Request) -> bool,
+    ) -> ScriptEnd {
+        match self.start_script(role, script, args, config::script_env()) {
+            Ok(pid) => self.wait_script(pid, timeout, interrupt),
+            Err(end) => end,
+        }
+    }
+
+    /// Start a script on the console with this environment.
+    pub(super) fn start_script(
+        &mut self,
+        role: Role,
+        script: &Path,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Result<Pid, ScriptEnd> {
+        if !script.exists() {
+            return Err(ScriptEnd::Missing);
+        }
+        let (file, argv) = self.script_argv(script, args);
+        let mut spec = SpawnSpec {
+            path: file,
+            argv,
+            env,
+            stdio: Stdio::Console,
+            script: true,
+        };
+        match self.spawn(role.clone(), &spec) {
+            // init.c: when the direct exec fails (a noexec mount, a CRLF #! line, a bad
+            // interpreter), the shell runs the script.
+            Err(e) if spec.path == script => {
+                tracing::warn!(
+                    "can't directly exec {}: {e}; running it with the shell",
+                    script.display()
+                );
+                (spec.path, spec.argv) = self.shell_argv(script, args);
+                self.spawn(role, &spec).map_err(ScriptEnd::SpawnFailed)
+            }
+            r => r.map_err(ScriptEnd::SpawnFailed),
+        }
+    }
+
+    /// Wait for a started script (see [`Init::run_script`]). After `Interrupted` the script
+    /// still runs and can be waited for again.
+    pub(super) fn wait_script(
+        &mut self,
+        pid: Pid,
+        timeout: Option<Duration>,
+        interrupt: fn(&Request) -> bool,
+    ) -> ScriptEnd {
+        let deadline = timeout.map(|t| self.k.now() + t);
+        loop {
+            let h = self.reap();
+            if let Some(e) = h.ended.iter().find(|e| e.pid == pid) {
+                return ScriptEnd::Done(e.status);
+            }
+            if self.requests.iter().any(interrupt) {
+                return ScriptEnd::Interrupted;
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let now = self.k.now();
+                    if now >= d {
+                        return ScriptEnd::TimedOut(pid);
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            if !self.wait(left) {
+                return ScriptEnd::Idle;
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Stopping processes: which processes a reroot spares (survivors) and the stopper that
+//! signals every other one.
+
+use std::path::Path;
+
+use crate::config::{self};
+use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo};
+
+use super::{Init, POLL};
+
+/// How a process is named in the log: its command name, or for a program run through its
+/// copied loader, the program's name and the loader's.
+pub(super) fn label(p: &ProcInfo) -> String {
+    match p
+        .program
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::file_name)
+    {
+        Some(prog) => format!("{} via {}", prog.to_string_lossy(), p.name),
+        None => p.name.clone(),
+    }
+}
+
+/// The survivor rule of [`Init::survivors`], for one staging area.
+pub(super) struct Spare<'a> {
+    dir: &'a Path,
+    /// The device of the staging tmpfs: a survivor's executable must be on it.
+    dev: Option<u64>,
+}
+
+impl<'a> Spare<'a> {
+    pub(super) fn new(dir: &'a Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Spare {
+            dir,
+            dev: std::fs::metadata(dir).ok().map(|m| m.dev()),
+        }
+    }
+
+    /// Whether `p` must not be signalled: a survivor, or a process of which that cannot be
+    /// told (unreadable executable, argv\[0\] or owner). Logged when unknown.
+    pub(super) fn spares(&self, p: &ProcInfo) -> bool {
+        match self.classify(p) {
+            Some(s) => s,
+            None => {
+                let unread: Vec<&str> = [
+                    (p.exe.is_none(), "executable"),
+                    (p.argv0.is_none(), "argv[0]"),
+                    (p.uid.is_none(), "owner"),
+                ]
+                .iter()
+                .filter_map(|(u, what)| u.then_some(*what))
+                .collect();
+                tracing::warn!(
+                    "cannot tell whether {} ({}) is a survivor ({} unreadable): sparing it",
+                    p.pid,
+                    label(p),
+                    unread.join(", ")
+                );
+                true
+            }
+        }
+    }
+
+    /// `Some(true)`: a survivor; `Some(false)`: certainly not; `None`: cannot be told.
+    pub(super) fn classify(&self, p: &ProcInfo) -> Option<bool> {
+        if self.runs_from(p) {
+            return Some(true);
+        }
+        let at = match (&p.argv0, p.uid) {
+            (Some(a), _) if !a.starts_with('@') => Some(false),
+            (Some(_), Some(uid)) => Some(uid == 0),
+            _ => None,
+        };
+        match at {
+            Some(true) => Some(true),
+            Some(false) if p.exe.is_some() => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Whether `p`'s executable lives in the staging area: its path is under it and, where
+    /// the platform reports it, the file is on the staging tmpfs itself (a user's own tmpfs
+    /// on /dev/reroot in a mount namespace of theirs shows the same path).
+    pub(super) fn runs_from(&self, p: &ProcInfo) -> bool {
+        p.exe.as_deref().is_some_and(|e| e.starts_with(self.dir))
+            && p.exe_dev.is_none_or(|d| Some(d) == self.dev)
+    }
+}
+
+impl<K: Kernel> Init<K> {
+    /// The processes a reroot must not touch: those running a file from the staging area
+    /// (from that very tmpfs, not a look-alike path in another mount namespace), root's
+    /// processes whose argv\[0\] starts with `@` (systemd's storage daemons), and every
+    /// process of which that cannot be told. `None` when the process list itself cannot be
+    /// had: then anyone may be a survivor. Both are logged.
+    pub(super) fn survivors(&self, dir: &Path) -> Option<Vec<ProcInfo>> {
+        let spare = Spare::new(dir);
+        match self.k.processes() {
+            Ok(ps) => Some(ps.into_iter().filter(|p| spare.spares(p)).collect()),
+            Err(e) => {
+                tracing::error!("cannot list processes ({e}): anyone may be a survivor");
+                None
+            }
+        }
+    }
+
+    /// Stop every process but the survivors: SIGTERM, a bounded wait, SIGKILL, a bounded
+    /// wait. Survivors receive no signal at all.
+    pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) {
+        for p in self.survivors(dir).unwrap_or_default() {
+            tracing::info!(
+                "survivor {} ({}): {}",
+                p.pid,
+                label(&p),
+                p.program
+                    .as_deref()
+                    .map_or(p.exe.as_deref().unwrap_or(Path::new("?")), Path::new)
+                    .display()
+            );
+        }
+        let spare = Spare::new(dir);
+        self.stop_processes(|p| spare.spares(p));
+    }
+
+    /// SIGTERM, a bounded wait, SIGKILL, a bounded wait, to every process `spare` refuses;
+    /// processes are looked for again at each step (new ones get the signal too).
+    pub(super) fn stop_processes(&mut self, spare: impl Fn(&ProcInfo) -> bool) {
+        for sig in [KillSig::Term, KillSig::Kill] {
+            let mut sent = std::collections::BTreeSet::new();
+            let deadline = self.k.now() + config::DEATH_WATCH;
+            loop {
+                self.reap();
+                self.absorb_shutdown_requests();
+                let left: Vec<ProcInfo> = match self.k.processes() {
+                    Ok(ps) => ps.into_iter().filter(|p| !spare(p)).collect(),
+                    Err(e) => {
+                        // Nobody can be told from a survivor: signal no one, and do not
+                        // take silence for death.
+                        tracing::error!("cannot list processes ({e}): nothing is stopped");
+                        return;
+                    }
+                };
+                if left.is_empty() {
+                    return;
+                }
+                let mut new = false;
+                for p in left.iter().filter(|p| sent.insert(p.pid)) {
+                    new = true;
+                    match self.k.kill(KillTarget::Pid(p.pid), sig) {
+                        Ok(()) => {}
+                        Err(e) if e.errno == nix::errno::Errno::ESRCH => {}
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+                if new {
+                    continue; // look again before waiting: some die at once
+                }
+                let now = self.k.now();
+                if now >= deadline {
+                    if sig == KillSig::Kill {
+                        let names: Vec<String> = left
+                            .iter()
+                            .map(|p| format!("{} ({})", p.pid, label(p)))
+                            .collect();
+                        tracing::warn!("would not die: {}", names.join(", "));
+                    }
+                    break;
+                }
+                if !self.wait(Some(POLL.min(deadline - now))) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survivor_rule() {
+        let dir = Path::new("/dev/reroot");
+        let spare = Spare { dir, dev: Some(7) };
+        let p = |exe: &str, argv0: &str, uid| ProcInfo {
+            pid: 9,
+            name: "x".into(),
+            exe: Some(exe.into()),
+            exe_dev: None,
+            program: None,
+            argv0: Some(argv0.into()),
+            uid: Some(uid),
+        };
+        let yes = |p: &ProcInfo| spare.classify(p) == Some(true);
+        let no = |p: &ProcInfo| spare.classify(p) == Some(false);
+        assert!(yes(&p("/dev/reroot/nbd/ld.so", "ld.so", 1000)));
+        assert!(yes(&p("/usr/bin/qemu-nbd", "@qemu-nbd", 0)));
+        assert!(no(&p("/usr/bin/qemu-nbd", "@qemu-nbd", 1000)));
+        assert!(no(&p("/dev/rerooted/x", "x", 0)));
+        assert!(no(&p("/usr/sbin/sshd", "sshd", 0)));
+        // The path under /dev/reroot is not enough: the file must be on the staging tmpfs.
+        let elsewhere = ProcInfo {
+            exe_dev: Some(8),
+            program: None,
+            ..p("/dev/reroot/x", "x", 1000)
+        };
+        assert!(no(&elsewhere));
+        assert!(yes(&ProcInfo {
+            exe_dev: Some(7),
+            program: None,
+            ..elsewhere
+        }));
+        // What cannot be read cannot rule a process out.
+        let unknown = |f: fn(&mut ProcInfo)| {
+            let mut q = p("/usr/sbin/sshd", "sshd", 0);
+            f(&mut q);
+            spare.classify(&q)
+        };
+        assert_eq!(unknown(|q| q.exe = None), None);
+        assert_eq!(unknown(|q| q.argv0 = None), None);
+        assert_eq!(unknown(|q| q.uid = None), Some(false));
+        assert_eq!(
+            unknown(|q| {
+                q.argv0 = Some("@nbd".into());
+                q.uid = None;
+            }),
+            None
+        );
+    }
+}
