@@ -6,19 +6,19 @@
 //! state looks at the queue. [`Init::transition`] runs states forever and turns a panic inside
 //! any state into single-user mode instead of a kernel panic.
 //!
-//! A reroot request is acted on from whichever state's wait sees it ([`reroot`]): when it
+//! A reroot request is acted on from whichever state's wait sees it (`reroot`): when it
 //! aborts, that state carries on as if nothing had happened; `-r` starts PID 1 in reroot
 //! phase two.
 //!
 //! The parts, each an `impl Init` of its own:
-//! - [`startup`]: `boot` (init.c `main()` after option parsing) and the exec of a successor;
-//! - [`requests`]: signals queued as requests, followed, merged and dropped;
-//! - [`scripts`]: running rc, rc.shutdown, rc.final, init_script and the hook;
-//! - [`single_user`]: the `runcom` and `single_user` states;
-//! - [`sessions`]: gettys (`read_ttys`, `multi_user`, `clean_ttys`, `catatonia`);
-//! - [`shutdown`]: `death`, `death_single`, the final reboot, the shutdown with survivors;
-//! - [`stop`]: survivors and stopping every other process;
-//! - [`reroot`] with [`stage`] and [`probe`]: the reroot's phases one and two.
+//! - `startup`: `boot` (init.c `main()` after option parsing) and the exec of a successor;
+//! - `requests`: signals queued as requests, followed, merged and dropped;
+//! - `scripts`: running rc, rc.shutdown, rc.final, init_script and the hook;
+//! - `single_user`: the `runcom` and `single_user` states;
+//! - `sessions`: gettys (`read_ttys`, `multi_user`, `clean_ttys`, `catatonia`);
+//! - `shutdown`: `death`, `death_single`, the final reboot, the shutdown with survivors;
+//! - `stop`: survivors and stopping every other process;
+//! - `reroot` with `stage` and `probe`: the reroot's phases one and two.
 
 use std::collections::VecDeque;
 use std::fmt;
