@@ -21,7 +21,7 @@ use crate::kernel::{RebootHow, Sig};
 use crate::machine::State;
 
 /// How the system should end up after a shutdown sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Back to single-user mode (SIGTERM, `init 1`).
     Single,
@@ -35,7 +35,22 @@ impl Action {
     /// powers off, and nothing requested is dropped.
     #[must_use]
     pub fn merge(self, other: Action) -> Action {
-        self.max(other)
+        if other.finality() > self.finality() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The merge order, spelt out (not the declaration order of the enums).
+    fn finality(self) -> u8 {
+        match self {
+            Action::Single => 0,
+            Action::Reboot(RebootHow::Reboot) => 1,
+            Action::Reboot(RebootHow::PowerCycle) => 2,
+            Action::Reboot(RebootHow::Halt) => 3,
+            Action::Reboot(RebootHow::PowerOff) => 4,
+        }
     }
 
     /// The argument /etc/rc.shutdown gets.
@@ -232,6 +247,15 @@ mod tests {
         assert_eq!(p.merge(r), p);
         assert_eq!(r.merge(c), c);
         assert_eq!(c.merge(h), h);
+        // The whole order, pairwise: merge is the more final of the two, whichever comes
+        // first.
+        let order = [s, r, c, h, p];
+        for (i, a) in order.iter().enumerate() {
+            for (j, b) in order.iter().enumerate() {
+                let want = order[i.max(j)];
+                assert_eq!((a.merge(*b), b.merge(*a)), (want, want), "{a:?} {b:?}");
+            }
+        }
         assert_eq!(s.script_arg(), "single");
         assert_eq!(p.script_arg(), "reboot");
     }

@@ -20,7 +20,6 @@
 //! - `stop`: survivors and stopping every other process;
 //! - `reroot` with `stage` and `probe`: the reroot's phases one and two.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -28,8 +27,9 @@ use std::time::Duration;
 use crate::children::{Children, Harvest, Role};
 use crate::config::{self, Paths};
 use crate::kernel::{Kernel, KernelError, Pid, SpawnSpec, Wake};
-use crate::signals::{Action, Request};
+use crate::signals::Request;
 
+use requests::Requests;
 use sessions::Session;
 
 mod probe;
@@ -144,11 +144,9 @@ pub struct Init<K: Kernel> {
     paths: Paths,
     children: Children,
     sessions: Vec<Session>,
-    requests: VecDeque<Request>,
+    requests: Requests,
     current: State,
     runcom_mode: RuncomMode,
-    /// The pending shutdown action (init.c `Reboot` + `howto`).
-    action: Option<Action>,
     idle: bool,
     panics_in_a_row: u32,
     /// Single-user shells in a row killed by a signal within [`config::SHELL_QUICK_DEATH`]
@@ -164,10 +162,9 @@ impl<K: Kernel> Init<K> {
             paths,
             children: Children::default(),
             sessions: Vec::new(),
-            requests: VecDeque::new(),
+            requests: Requests::default(),
             current: State::SingleUser,
             runcom_mode: RuncomMode::Autoboot,
-            action: None,
             idle: false,
             panics_in_a_row: 0,
             quick_shell_deaths: 0,
@@ -183,7 +180,7 @@ impl<K: Kernel> Init<K> {
     /// Requests not yet acted on.
     #[must_use]
     pub fn pending(&self) -> Vec<Request> {
-        self.requests.iter().copied().collect()
+        self.requests.queued().copied().collect()
     }
 
     /// The pids of the running gettys by terminal name, sorted.

@@ -130,7 +130,7 @@ impl<K: Kernel> Init<K> {
             if let Some(e) = h.ended.iter().find(|e| e.pid == pid) {
                 return ScriptEnd::Done(e.status);
             }
-            if self.requests.iter().any(interrupt) {
+            if self.requests.queued().any(interrupt) {
                 return ScriptEnd::Interrupted;
             }
             let left = match deadline {

@@ -34,7 +34,7 @@ impl<K: Kernel> Init<K> {
 
     /// Run /etc/rc.shutdown `reboot|single` (init.c `runshutdown`). Optional; bounded.
     pub(super) fn runshutdown(&mut self) {
-        let action = self.action.unwrap_or(Action::Single);
+        let action = self.requests.action().unwrap_or(Action::Single);
         let script = self.paths.rc_shutdown.clone();
         let timeout = self.shutdown_timeout();
         let end = self.run_script(

@@ -32,7 +32,7 @@ impl<K: Kernel> Init<K> {
                 match self.wait_script(pid, None, interrupts_rc) {
                     // init.c leaves rc running during a reroot; when the reroot aborts, rc
                     // is still being waited for.
-                    ScriptEnd::Interrupted if self.take_request(&Request::Reroot) => {
+                    ScriptEnd::Interrupted if self.take_request(Request::Reroot) => {
                         if let Some(s) = self.reroot() {
                             return s;
                         }
@@ -71,10 +71,10 @@ impl<K: Kernel> Init<K> {
 
     /// Bring the system up single user (init.c `single_user`).
     pub(super) fn single_user(&mut self) -> State {
-        if let Some(Action::Reboot(how)) = self.action {
+        if let Some(Action::Reboot(how)) = self.requests.action() {
             match self.final_reboot(how) {
                 Some(s) => return s,
-                None => self.action = None, // reboot failed: give the operator a shell
+                None => self.requests.clear_action(), // reboot failed: give the operator a shell
             }
         }
         let started = self.k.now();

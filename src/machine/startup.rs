@@ -119,8 +119,12 @@ impl<K: Kernel> Init<K> {
         env: &[(String, String)],
     ) -> KernelError {
         self.collect_requests();
-        let carry: Vec<crate::kernel::Sig> =
-            self.requests.drain(..).map(signals::signal_of).collect();
+        let carry: Vec<crate::kernel::Sig> = self
+            .requests
+            .drain()
+            .into_iter()
+            .map(signals::signal_of)
+            .collect();
         self.k.exec_holding_signals(path, argv, env, &carry)
     }
 

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use super::*;
 use crate::kernel::fake::{Call, CallKind, FakeKernel};
 use crate::kernel::{ChildStatus::*, KillSig, KillTarget, RebootHow, Sig, Stdio};
+use crate::signals::Action;
 use crate::ttys;
 
 const TTYS: &str = "\
