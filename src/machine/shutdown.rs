@@ -65,47 +65,10 @@ impl<K: Kernel> Init<K> {
             tracing::debug!("{e}");
         }
         let dir = self.paths.reroot_dir.clone();
-        if self.survivors(&dir).is_none_or(|s| !s.is_empty()) {
-            // kill(-1) would reach them: they are stopped last, by exitrd.
-            self.stop_all_but_survivors(&dir);
-            self.sessions.clear();
-            return State::SingleUser;
-        }
-        for sig in [KillSig::Term, KillSig::Kill] {
-            match self.k.kill(KillTarget::All, sig) {
-                Ok(()) => {}
-                Err(e) if e.errno == nix::errno::Errno::ESRCH => break,
-                Err(e) => tracing::error!("{e}"),
-            }
-            let deadline = self.k.now() + config::DEATH_WATCH;
-            loop {
-                let h = self.reap();
-                self.absorb_shutdown_requests();
-                if h.none_left {
-                    break;
-                }
-                let now = self.k.now();
-                if now >= deadline || !self.wait(Some(deadline - now)) {
-                    break;
-                }
-            }
-            if self.idle {
-                return State::DeathSingle;
-            }
-        }
-        let left = self.k.processes().unwrap_or_else(|e| {
-            tracing::error!("cannot list processes: {e}");
-            Vec::new()
-        });
-        if !left.is_empty() {
-            let list: Vec<String> = left
-                .iter()
-                .map(|p| format!("{} ({})", p.pid, p.name))
-                .collect();
-            tracing::warn!(
-                "some processes would not die; ps axl advised: {}",
-                list.join(", ")
-            );
+        // Survivors are spared here and stopped last, by exitrd.
+        self.stop_all_but_survivors(&dir);
+        if self.idle {
+            return State::DeathSingle;
         }
         self.sessions.clear();
         State::SingleUser

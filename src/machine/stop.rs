@@ -3,13 +3,27 @@
 
 use std::path::Path;
 
-use crate::config::{self};
+use crate::config;
 use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo};
 
 use super::{Init, POLL};
 
 /// How a process is named in the log: its command name, or for a program run through its
 /// copied loader, the program's name and the loader's.
+/// init.c's warning about processes that survived SIGKILL.
+fn report_undead(left: &[ProcInfo]) {
+    if !left.is_empty() {
+        let names: Vec<String> = left
+            .iter()
+            .map(|p| format!("{} ({})", p.pid, label(p)))
+            .collect();
+        tracing::warn!(
+            "some processes would not die; ps axl advised: {}",
+            names.join(", ")
+        );
+    }
+}
+
 pub(super) fn label(p: &ProcInfo) -> String {
     match p
         .program
@@ -106,10 +120,17 @@ impl<K: Kernel> Init<K> {
         }
     }
 
-    /// Stop every process but the survivors: SIGTERM, a bounded wait, SIGKILL, a bounded
-    /// wait. Survivors receive no signal at all.
+    /// Stop every process but the survivors of `dir`: SIGTERM, a bounded wait, SIGKILL, a
+    /// bounded wait (init.c `death_single`). With no survivor at all, each signal goes to
+    /// every process at once (kill(-1)); otherwise by pid, and survivors receive no signal.
+    /// When the process list cannot be had, anyone may be a survivor: nothing is signalled.
     pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) {
-        for p in self.survivors(dir).unwrap_or_default() {
+        let survivors = self.survivors(dir);
+        if survivors.as_ref().is_some_and(Vec::is_empty) {
+            self.stop_everyone();
+            return;
+        }
+        for p in survivors.unwrap_or_default() {
             tracing::info!(
                 "survivor {} ({}): {}",
                 p.pid,
@@ -122,6 +143,37 @@ impl<K: Kernel> Init<K> {
         }
         let spare = Spare::new(dir);
         self.stop_processes(|p| spare.spares(p));
+    }
+
+    /// The fast path of [`Init::stop_all_but_survivors`]: kill(-1) also reaches processes
+    /// that appear meanwhile; waiting ends when no child is left.
+    fn stop_everyone(&mut self) {
+        for sig in [KillSig::Term, KillSig::Kill] {
+            match self.k.kill(KillTarget::All, sig) {
+                Ok(()) => {}
+                Err(e) if e.errno == nix::errno::Errno::ESRCH => break,
+                Err(e) => tracing::error!("{e}"),
+            }
+            let deadline = self.k.now() + config::DEATH_WATCH;
+            loop {
+                let h = self.reap();
+                self.absorb_shutdown_requests();
+                if h.none_left {
+                    break;
+                }
+                let now = self.k.now();
+                if now >= deadline || !self.wait(Some(deadline - now)) {
+                    break;
+                }
+            }
+            if self.idle {
+                return;
+            }
+        }
+        match self.k.processes() {
+            Ok(left) => report_undead(&left),
+            Err(e) => tracing::error!("cannot list processes: {e}"),
+        }
     }
 
     /// SIGTERM, a bounded wait, SIGKILL, a bounded wait, to every process `spare` refuses;
@@ -160,11 +212,7 @@ impl<K: Kernel> Init<K> {
                 let now = self.k.now();
                 if now >= deadline {
                     if sig == KillSig::Kill {
-                        let names: Vec<String> = left
-                            .iter()
-                            .map(|p| format!("{} ({})", p.pid, label(p)))
-                            .collect();
-                        tracing::warn!("would not die: {}", names.join(", "));
+                        report_undead(&left);
                     }
                     break;
                 }
