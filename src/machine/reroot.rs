@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::children::Role;
 use crate::config::{self, keys};
-use crate::kernel::{Kernel, KernelError, KillSig, KillTarget, SwitchKind};
+use crate::kernel::{Kernel, KernelError, SwitchKind};
 use crate::newroot::{self, HookError, NewRootError, Record, TargetError};
 use crate::signals::Action;
 
@@ -333,15 +333,7 @@ impl<K: Kernel> Init<K> {
         match end {
             ScriptEnd::Done(s) if s.success() => Ok(()),
             ScriptEnd::TimedOut(pid) => {
-                // The hook leads its own session: its process group goes with it (a daemon
-                // it started has left the group if it called setsid, as daemon(3) does).
-                let killed = self
-                    .k
-                    .kill(KillTarget::Group(pid), KillSig::Kill)
-                    .or_else(|_| self.k.kill(KillTarget::Pid(pid), KillSig::Kill));
-                if let Err(e) = killed {
-                    tracing::warn!("{e}");
-                }
+                self.kill_script(hook, pid);
                 Err(RerootError::HookTimedOut(timeout.as_secs()))
             }
             end => Err(RerootError::HookFailed(format!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::children::Role;
 use crate::config::{self, keys};
-use crate::kernel::{ChildStatus, Kernel, KernelError, Pid, SpawnSpec, Stdio};
+use crate::kernel::{ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, SpawnSpec, Stdio};
 use crate::signals::Request;
 
 use super::Init;
@@ -146,6 +146,20 @@ impl<K: Kernel> Init<K> {
             if !self.wait(left) {
                 return ScriptEnd::Idle;
             }
+        }
+    }
+
+    /// A script ran past its timeout: SIGKILL to it and its process group. Every script
+    /// leads its own session, so the group holds what it started and did not detach (a
+    /// daemon that called setsid, as daemon(3) does, has left it).
+    pub(super) fn kill_script(&mut self, script: &Path, pid: Pid) {
+        tracing::warn!("timeout expired for {}: killing it", script.display());
+        let killed = self
+            .k
+            .kill(KillTarget::Group(pid), KillSig::Kill)
+            .or_else(|_| self.k.kill(KillTarget::Pid(pid), KillSig::Kill));
+        if let Err(e) = killed {
+            tracing::warn!("{e}");
         }
     }
 }

@@ -48,12 +48,7 @@ impl<K: Kernel> Init<K> {
         match end {
             ScriptEnd::Done(s) if s.success() => {}
             ScriptEnd::Missing | ScriptEnd::Idle => {}
-            ScriptEnd::TimedOut(pid) => {
-                tracing::warn!("timeout expired for {}: killing it", script.display());
-                if let Err(e) = self.k.kill(KillTarget::Pid(pid), KillSig::Kill) {
-                    tracing::warn!("{e}");
-                }
-            }
+            ScriptEnd::TimedOut(pid) => self.kill_script(&script, pid),
             end => tracing::warn!("{}: {}", script.display(), describe(&end)),
         }
     }
@@ -82,10 +77,7 @@ impl<K: Kernel> Init<K> {
             let timeout = self.shutdown_timeout();
             match self.run_script(Role::Final, &fin, &[], Some(timeout), |_| false) {
                 ScriptEnd::Done(_) | ScriptEnd::Missing => {}
-                ScriptEnd::TimedOut(pid) => {
-                    tracing::warn!("timeout expired for {}: killing it", fin.display());
-                    let _ = self.k.kill(KillTarget::Pid(pid), KillSig::Kill);
-                }
+                ScriptEnd::TimedOut(pid) => self.kill_script(&fin, pid),
                 ScriptEnd::Idle => return Some(State::SingleUser),
                 end => tracing::warn!("{}: {}", fin.display(), describe(&end)),
             }

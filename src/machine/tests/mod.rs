@@ -461,6 +461,8 @@ fn shutdown_sequences() {
     }
 }
 
+/// At its timeout rc.shutdown is killed with its process group, like every script (what it
+/// started in the foreground goes too).
 #[test]
 fn hanging_rc_shutdown_is_killed_at_the_timeout() {
     let root = Root::new();
@@ -471,7 +473,7 @@ fn hanging_rc_shutdown_is_killed_at_the_timeout() {
     init.transition(State::MultiUser);
     let a = init.k.calls().to_vec();
     assert!(a.contains(&Call::Wait(Some(Duration::from_secs(7)))));
-    assert!(a.contains(&Call::Kill(KillTarget::Pid(102), KillSig::Kill)));
+    assert!(a.contains(&Call::Kill(KillTarget::Group(102), KillSig::Kill)));
     assert_eq!(init.state(), State::SingleUser);
 }
 
