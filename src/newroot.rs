@@ -241,14 +241,21 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Option<PathBuf> {
     Some(root.join(inside))
 }
 
+/// Whether `path` (followed) is a regular file with an execute bit: what PID 1 will exec
+/// directly; anything else is run through the shell, or refused.
+#[must_use]
+pub fn is_executable(path: &Path) -> bool {
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// The first entry of `search` that resolves inside `root` to an executable regular file,
 /// with its host path.
 #[must_use]
 pub fn find_init(root: &Path, search: &[PathBuf]) -> Option<(PathBuf, PathBuf)> {
     search.iter().find_map(|p| {
         let host = resolve_in_root(root, p)?;
-        let m = host.metadata().ok()?;
-        (m.is_file() && m.permissions().mode() & 0o111 != 0).then(|| (p.clone(), host))
+        is_executable(&host).then(|| (p.clone(), host))
     })
 }
 
@@ -379,8 +386,7 @@ pub fn check_new_root(
     {
         return Err(NewRootError::NoDir(d.clone()));
     }
-    let shell = resolve_in_root(root, &needs.shell).and_then(|h| h.metadata().ok());
-    if !shell.is_some_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+    if !resolve_in_root(root, &needs.shell).is_some_and(|h| is_executable(&h)) {
         return Err(NewRootError::NoShell(needs.shell.clone()));
     }
     Ok(init)

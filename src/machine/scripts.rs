@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::children::Role;
 use crate::config::{self, keys};
 use crate::kernel::{ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, SpawnSpec, Stdio};
+use crate::newroot;
 use crate::signals::Request;
 
 use super::Init;
@@ -33,14 +34,6 @@ pub(super) fn describe(end: &ScriptEnd) -> String {
     }
 }
 
-/// access(path, X_OK) for a regular file.
-pub(super) fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
 impl<K: Kernel> Init<K> {
     pub(super) fn shell(&self) -> PathBuf {
         config::shell(self.k.kenv(keys::INIT_SHELL), &self.paths.shell)
@@ -48,7 +41,7 @@ impl<K: Kernel> Init<K> {
 
     /// argv of a script: the script itself when it is executable, else the shell running it.
     pub(super) fn script_argv(&self, script: &Path, args: &[&str]) -> (PathBuf, Vec<String>) {
-        if is_executable(script) {
+        if newroot::is_executable(script) {
             let mut argv = vec![script.display().to_string()];
             argv.extend(args.iter().map(|a| (*a).to_owned()));
             (script.to_path_buf(), argv)

@@ -9,9 +9,10 @@ use crate::config::{self};
 use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo, RebootHow};
 use crate::signals::Action;
 
-use super::scripts::{describe, is_executable, ScriptEnd};
+use super::scripts::{describe, ScriptEnd};
 use super::stop::{label, Spare};
 use super::{Init, State};
+use crate::newroot::is_executable;
 
 impl<K: Kernel> Init<K> {
     /// Bring the system down (init.c `death`): revoke the ttys, run /etc/rc.shutdown with
