@@ -191,7 +191,7 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
     }
 
     // the hook
-    match newroot::trust_hook(&input.hook) {
+    match newroot::trust_hook(&newroot::host_lstat, &input.hook) {
         Ok(None) => add(
             Level::Ok,
             "hook",

@@ -213,7 +213,6 @@ pub fn install_panic_hook() {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::os::fd::AsRawFd;
 
     use super::*;
 

@@ -418,6 +418,12 @@ pub trait Kernel {
         carry: &[Sig],
     ) -> KernelError;
 
+    /// lstat(2) for the trust rules (hook, staging area, trampoline): who owns `path` and
+    /// who may write it.
+    fn lstat(&self, path: &Path) -> std::io::Result<crate::newroot::Meta> {
+        crate::newroot::host_lstat(path)
+    }
+
     /// Whether `path` is a reinit (it carries reinit's hand-off note), which may be exec'd
     /// with [`Kernel::exec_holding_signals`]: it installs its handlers before it unblocks
     /// signals. Any other init gets the empty mask the kernel gives PID 1.

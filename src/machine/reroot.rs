@@ -26,7 +26,6 @@ use crate::signals::Action;
 
 use super::probe::Target;
 use super::scripts::{describe, ScriptEnd};
-use super::stage::file_identity;
 use super::{pid1_env, Init, State};
 
 /// The trampoline's name inside the staging area.
@@ -120,7 +119,7 @@ impl<K: Kernel> Init<K> {
         };
         record.lap("stage", self.k.now().saturating_sub(t));
         // What was written: checked again just before the exec.
-        let written = file_identity(&trampoline.0);
+        let written = self.file_identity(&trampoline.0);
         let mut target = None;
         if order == Order::Transactional {
             let prepared = self.prepare(&dir, &mut record).and_then(|tg| {
@@ -175,7 +174,7 @@ impl<K: Kernel> Init<K> {
         }
         let (path, argv, env) = trampoline;
         // Only the file PID 1 wrote and checked, unchanged, is exec'd as PID 1.
-        let now = file_identity(&path);
+        let now = self.file_identity(&path);
         if now.is_none() || now != written {
             tracing::error!(
                 "reroot: {} is not the file written at the stage step; switching from this process instead",
@@ -286,7 +285,8 @@ impl<K: Kernel> Init<K> {
         record: &mut Record,
     ) -> Result<Target, (RerootError, bool)> {
         let t = self.k.now();
-        let hook_ran = match newroot::trust_hook(&self.paths.rc_reroot) {
+        let hook_ran = match newroot::trust_hook(&|p: &Path| self.k.lstat(p), &self.paths.rc_reroot)
+        {
             Err(e) => return Err((RerootError::HookRefused(e), false)),
             Ok(None) => {
                 tracing::info!("reroot: no {} (optional)", self.paths.rc_reroot.display());
@@ -383,7 +383,7 @@ impl<K: Kernel> Init<K> {
 
     /// The hook for a phase after `prepare`, every reason not to run it logged.
     pub(super) fn hook_for(&self, phase: &str) -> Option<PathBuf> {
-        match newroot::trust_hook(&self.paths.rc_reroot) {
+        match newroot::trust_hook(&|p: &Path| self.k.lstat(p), &self.paths.rc_reroot) {
             Ok(Some(hook)) => Some(hook),
             Ok(None) => {
                 tracing::info!(

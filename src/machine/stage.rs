@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::kernel::Kernel;
-use crate::newroot::{self};
+use crate::newroot::{self, FileKind};
 
 use super::reroot::{RerootError, TRAMPOLINE};
 use super::{pid1_env, Init};
@@ -12,19 +12,15 @@ use super::{pid1_env, Init};
 /// What identifies a file PID 1 is about to exec: device, inode, size, modification time,
 /// owner, mode. `None` for anything but a regular file that only root can change (it is
 /// not followed if it is a symbolic link).
-pub(super) fn file_identity(path: &Path) -> Option<(u64, u64, u64, i64, i64, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = path.symlink_metadata().ok()?;
-    (m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0).then(|| {
-        (
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.mode(),
-        )
-    })
+pub(super) type Identity = (u64, u64, u64, (i64, i64), u32);
+
+impl<K: Kernel> Init<K> {
+    /// The [`Identity`] of `path`, read through the kernel seam.
+    pub(super) fn file_identity(&self, path: &Path) -> Option<Identity> {
+        let m = self.k.lstat(path).ok()?;
+        (m.kind == FileKind::File && m.uid == 0 && m.mode & 0o022 == 0)
+            .then_some((m.dev, m.ino, m.size, m.mtime, m.mode))
+    }
 }
 
 impl<K: Kernel> Init<K> {
@@ -41,7 +37,7 @@ impl<K: Kernel> Init<K> {
         } else {
             dir.parent().unwrap_or(Path::new("/"))
         };
-        newroot::root_controls(checked).map_err(|e| refused(&e))?;
+        newroot::root_controls(&|p: &Path| self.k.lstat(p), checked).map_err(|e| refused(&e))?;
         if exists && !dir.is_dir() {
             return Err(refused(&format!("{}: not a directory", dir.display())));
         }
