@@ -43,10 +43,14 @@ man-lint:
 	mandoc -T lint -W warning reinit.8
 
 # Tests run the static binary as PID 1 inside a chroot, so they are built static too.
-test: test-unit test-vm
+test: test-unit test-unprivileged test-vm
 
 test-unit:
 	RUSTFLAGS="$(STATIC)" $(CARGO) test --locked --target $(HOST) -- --test-threads=4
+
+# The unit tests again as an ordinary user (nobody): the fake kernel needs no privilege.
+test-unprivileged:
+	RUSTFLAGS="$(STATIC)" bash tests/unprivileged.sh $(HOST)
 
 test-vm: build
 	bash tests/vm/build.sh
@@ -79,4 +83,4 @@ demo:
 clean:
 	$(CARGO) clean
 
-.PHONY: all build static-check man-lint test test-unit test-vm lint check install freebsd demo clean
+.PHONY: all build static-check man-lint test test-unit test-unprivileged test-vm lint check install freebsd demo clean

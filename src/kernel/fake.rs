@@ -131,9 +131,9 @@ pub struct FakeKernel {
     /// What statfs(2) says of each mount the FreeBSD personality made, and of `/` (type,
     /// read-only); `/` is a read-write "ufs" until remounted.
     fs_info: HashMap<PathBuf, (String, bool)>,
-    /// A real terminal standing in for the console (a pty), revoked as FreeBSD revokes the
-    /// console (see [`FakeKernel::set_console_tty`]).
-    console_tty: Option<PathBuf>,
+    /// A terminal standing in for the console, revoked as FreeBSD revokes the console (see
+    /// [`FakeKernel::set_pty_console`]).
+    console: Option<super::fake_console::PtyConsole>,
     /// The child whose session has the console as controlling terminal.
     ctty: Option<Pid>,
     /// How many times the console was revoked.
@@ -367,16 +367,25 @@ impl FakeKernel {
         self.switch_kind() == SwitchKind::Kernel
     }
 
-    /// Let `tty` (a real terminal, e.g. a pty's slave) stand for the console, and revoke it
-    /// the way FreeBSD does: the first console child takes the console as its controlling
+    /// Let a pty behind the symbolic link `link` stand for the console, and revoke it the
+    /// way FreeBSD does: the first console child takes the console as its controlling
     /// terminal (a terminal belongs to one session at a time), and when it exits, `exit1()`
     /// revokes the terminal and every open descriptor of it fails (EIO) until reopened,
-    /// PID 1's own included. Here the revoke is a real hang-up (Linux TIOCVHANGUP), so that
-    /// PID 1's real console descriptor really fails. Only the FreeBSD personality revokes:
-    /// Linux does not at a session leader's exit.
-    pub fn set_console_tty(&mut self, tty: &Path) -> &mut Self {
-        self.console_tty = Some(tty.to_path_buf());
-        self
+    /// PID 1's own included (see [`super::fake_console`]). Only the FreeBSD personality
+    /// revokes: Linux does not at a session leader's exit.
+    pub fn set_pty_console(&mut self, link: &Path) -> std::io::Result<&mut Self> {
+        self.console = Some(super::fake_console::PtyConsole::new(link)?);
+        Ok(self)
+    }
+
+    /// Everything written to the pty console so far (see [`FakeKernel::set_pty_console`]),
+    /// once every one of `want` is in it or 5 s have passed.
+    #[must_use]
+    pub fn console_text(&self, want: &[&str]) -> String {
+        self.console
+            .as_ref()
+            .map(|c| c.text(want))
+            .unwrap_or_default()
     }
 
     /// Make every [`Kernel::processes`] fail from now on (EIO).
@@ -439,14 +448,22 @@ impl FakeKernel {
         self
     }
 
-    /// Run `spec` chrooted into `root` and return how it ended.
+    /// Run `spec` chrooted into `root` and return how it ended. Without privilege, the
+    /// chroot happens in a user namespace of the test user's own (mapped to root there).
     fn run_for_real(root: &Path, spec: &SpawnSpec) -> ChildStatus {
         use std::os::unix::process::ExitStatusExt;
         let inside = |p: &str| match Path::new(p).strip_prefix(root) {
             Ok(rest) => Path::new("/").join(rest).display().to_string(),
             Err(_) => p.to_owned(),
         };
-        let status = std::process::Command::new("chroot")
+        let mut cmd = if nix::unistd::geteuid().is_root() {
+            std::process::Command::new("chroot")
+        } else {
+            let mut c = std::process::Command::new("unshare");
+            c.args(["--user", "--map-root-user", "chroot"]);
+            c
+        };
+        let status = cmd
             .arg(root)
             .arg(inside(&spec.path.display().to_string()))
             .args(spec.argv.iter().skip(1).map(|a| inside(a)))
@@ -930,17 +947,20 @@ impl FakeKernel {
 
     /// The console's session leader exited: FreeBSD revokes the console.
     fn session_leader_exited(&mut self) {
-        let Some(tty) = self.console_tty.clone().filter(|_| self.freebsd()) else {
+        if !self.freebsd() {
+            return;
+        }
+        let Some(console) = self.console.as_mut() else {
             return;
         };
         self.console_revokes += 1;
-        if let Err(e) = hang_up(&tty) {
+        if let Err(e) = console.revoke() {
             // The test asked for a revoking console and cannot have one: say so loudly.
             #[allow(clippy::panic)] // A test-only fake that cannot do what the test asked for.
             {
                 panic!(
-                    "fake kernel: cannot revoke {}: {e} (needs root)",
-                    tty.display()
+                    "fake kernel: cannot revoke {}: {e}",
+                    console.path().display()
                 );
             }
         }
@@ -988,33 +1008,6 @@ impl FakeKernel {
         self.fs_info.insert(dir, (fstype, flags.read_only));
         Ok(())
     }
-}
-
-/// Hang up every open descriptor of the terminal `tty`, as FreeBSD's revoke(2) does.
-#[cfg(target_os = "linux")]
-fn hang_up(tty: &Path) -> Result<(), Errno> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(tty)
-        .map_err(|e| errno_of(&e))?;
-    // SAFETY: TIOCVHANGUP takes no argument; `f` is an open terminal.
-    Errno::result(unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCVHANGUP, 0) }).map(drop)
-}
-
-/// Hang up every open descriptor of the terminal `tty`: revoke(2).
-#[cfg(not(target_os = "linux"))]
-fn hang_up(tty: &Path) -> Result<(), Errno> {
-    extern "C" {
-        fn revoke(path: *const libc::c_char) -> libc::c_int;
-    }
-    let c =
-        std::ffi::CString::new(tty.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: `c` is NUL-terminated.
-    Errno::result(unsafe { revoke(c.as_ptr()) }).map(drop)
 }
 
 fn errno_of(e: &std::io::Error) -> Errno {

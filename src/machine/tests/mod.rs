@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
-use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -851,66 +850,30 @@ fn flags_parse_like_getopt() {
 
 mod reroot;
 
-/// Read the terminal's other side as it comes, as a real console is read (a pty whose
-/// reader falls behind fills up, and PID 1 then drops lines to the init log).
-fn console_reader(master: std::os::fd::OwnedFd) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = std::sync::Arc::clone(&seen);
-    std::thread::spawn(move || {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut buf = [0u8; 4096];
-        let end = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < end {
-            let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-            if matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
-                match nix::unistd::read(&master, &mut buf) {
-                    Ok(n) if n > 0 => out.lock().unwrap().extend_from_slice(&buf[..n]),
-                    _ => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        }
-    });
-    seen
-}
-
-/// What the reader has, once every one of `lines` is in it or 5 s have passed.
-fn console_text(seen: &std::sync::Mutex<Vec<u8>>, lines: &[&str]) -> String {
-    let end = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
-        if lines.iter().all(|l| text.contains(l)) || std::time::Instant::now() >= end {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// FreeBSD revokes the console when /etc/rc, a session leader with the console as its
 /// controlling terminal, exits; PID 1's own descriptor of it dies too. Its log must reach
 /// the console afterwards, not only /var/log/init.log (which a read-only root cannot take).
-/// The console is a real terminal (a pty), and the revoke a real hang-up.
+/// The console is a real terminal (a pty); the revoke kills every descriptor of it (see
+/// `kernel::fake_console`; the namespace tier does a real hang-up).
 #[test]
 fn the_log_reaches_the_console_after_freebsd_revokes_it() {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let root = Root::new();
     fs::create_dir(root.p("dev")).unwrap();
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let tty = nix::unistd::ttyname(&pty.slave).unwrap();
-    drop(pty.slave);
-    let seen = console_reader(pty.master);
+    let console = root.p("dev/console");
     let fallback = root.p("init.log");
     let mut k = FakeKernel::new();
-    k.set_console_tty(&tty);
+    k.set_pty_console(&console).unwrap();
     let open = || {
         fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NOCTTY)
-            .open(&tty)
+            .open(&console)
             .unwrap()
     };
     let mut before = open();
-    let sink = crate::log::Sink::open(&tty, &fallback);
+    let sink = crate::log::Sink::open(&console, &fallback);
     let init = tracing::subscriber::with_default(crate::log::pid1_subscriber(sink), || {
         // rc (100) exits: the console is revoked.
         let mut init = multi_user(&root, k);
@@ -928,7 +891,7 @@ fn the_log_reaches_the_console_after_freebsd_revokes_it() {
         "reroot requested",
         "reroot aborted: target: vfs.root.mountfrom",
     ];
-    let seen = console_text(&seen, &lines);
+    let seen = init.k.console_text(&lines);
     for line in lines {
         assert!(
             seen.contains(line),
@@ -943,13 +906,16 @@ fn the_log_reaches_the_console_after_freebsd_revokes_it() {
 /// Linux does not revoke the console when a session leader exits: no hang-up there.
 #[test]
 fn linux_keeps_the_console_when_rc_exits() {
+    use std::io::Write;
     let root = Root::new();
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let tty = nix::unistd::ttyname(&pty.slave).unwrap();
+    let console = root.dir.path().join("console");
     let mut k = FakeKernel::new();
-    k.set_console_tty(&tty)
+    k.set_pty_console(&console)
+        .unwrap()
         .set_switch_kind(crate::kernel::SwitchKind::User);
+    let mut still = fs::OpenOptions::new().write(true).open(&console).unwrap();
     let init = multi_user(&root, k);
     assert_eq!(init.k.console_revokes(), 0);
-    nix::unistd::write(&pty.slave, b"still here").unwrap();
+    still.write_all(b"still here").unwrap();
+    assert!(init.k.console_text(&["still here"]).contains("still here"));
 }
