@@ -13,11 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
-
 use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
-    ChildStatus, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
+    ChildStatus, Errno, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
     RebootHow, Sig, SpawnSpec, Stdio, SwitchKind, Wake,
 };
 
@@ -779,7 +777,7 @@ impl Kernel for FakeKernel {
         if self.freebsd() {
             return nmount::mount_tmpfs(self, dir);
         }
-        std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
+        std::fs::create_dir_all(dir).map_err(|e| KernelError::io("mkdir", dir, &e))?;
         self.mounted.push(dir.to_path_buf());
         self.fs_info
             .insert(dir.to_path_buf(), ("tmpfs".to_owned(), false));
@@ -812,7 +810,7 @@ impl Kernel for FakeKernel {
         }
         // Linux's mount(2) needs the mount point too; the Linux kernel creates it first.
         if !dir.is_dir() {
-            std::fs::create_dir(dir).map_err(|e| io_error("mkdir", dir, &e))?;
+            std::fs::create_dir(dir).map_err(|e| KernelError::io("mkdir", dir, &e))?;
         }
         self.attach(&spec.device, dir)
             .map_err(|e| KernelError::new("mount", Some(dir), e))?;
@@ -843,7 +841,7 @@ impl Kernel for FakeKernel {
             .create_new(true)
             .open(path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, data))
-            .map_err(|e| io_error("open", path, &e))
+            .map_err(|e| KernelError::io("open", path, &e))
     }
 
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
@@ -914,8 +912,8 @@ impl FakeKernel {
     /// a symlink that replaces the directory.
     fn attach(&self, device: &str, dir: &Path) -> Result<(), Errno> {
         let contents = self.devices.get(device).ok_or(Errno::ENXIO)?;
-        std::fs::remove_dir(dir).map_err(|e| errno_of(&e))?;
-        std::os::unix::fs::symlink(contents, dir).map_err(|e| errno_of(&e))
+        std::fs::remove_dir(dir).map_err(|e| Errno::from(&e))?;
+        std::os::unix::fs::symlink(contents, dir).map_err(|e| Errno::from(&e))
     }
 
     /// The console's session leader exited: FreeBSD revokes the console.
@@ -990,9 +988,10 @@ fn hang_up(tty: &Path) -> Result<(), Errno> {
         .write(true)
         .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(tty)
-        .map_err(|e| errno_of(&e))?;
+        .map_err(|e| Errno::from(&e))?;
     // SAFETY: TIOCVHANGUP takes no argument; `f` is an open terminal.
-    Errno::result(unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCVHANGUP, 0) }).map(drop)
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCVHANGUP, 0) };
+    nix::errno::Errno::result(rc).map(drop).map_err(Errno::from)
 }
 
 /// Hang up every open descriptor of the terminal `tty`: revoke(2).
@@ -1004,17 +1003,6 @@ fn hang_up(tty: &Path) -> Result<(), Errno> {
     let c =
         std::ffi::CString::new(tty.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `c` is NUL-terminated.
-    Errno::result(unsafe { revoke(c.as_ptr()) }).map(drop)
-}
-
-fn errno_of(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn io_error(call: &'static str, path: &Path, e: &std::io::Error) -> KernelError {
-    KernelError::new(
-        call,
-        Some(path),
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    )
+    let rc = unsafe { revoke(c.as_ptr()) };
+    nix::errno::Errno::result(rc).map(drop).map_err(Errno::from)
 }

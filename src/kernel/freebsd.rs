@@ -262,8 +262,8 @@ impl nmount::Nmount for Sys {
         &mut self,
         opts: &[Opt],
         flags: nmount::Flags,
-    ) -> Result<(), (Errno, Option<String>)> {
-        let c = |s: &str| CString::new(s).map_err(|_| (Errno::EINVAL, None));
+    ) -> Result<(), (super::Errno, Option<String>)> {
+        let c = |s: &str| CString::new(s).map_err(|_| (super::Errno::EINVAL, None));
         let mut owned: Vec<(CString, Option<CString>)> = Vec::with_capacity(opts.len());
         for (k, v) in opts {
             owned.push((c(k)?, v.as_deref().map(c).transpose()?));
@@ -283,11 +283,12 @@ impl nmount::Nmount for Sys {
             f |= MntFlags::MNT_UPDATE;
         }
         n.nmount(f)
-            .map_err(|e| (e.error(), e.errmsg().map(str::to_owned)))
+            .map_err(|e| (e.error().into(), e.errmsg().map(str::to_owned)))
     }
 
-    fn statfs(&self, path: &Path) -> Result<FsInfo, Errno> {
-        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    fn statfs(&self, path: &Path) -> Result<FsInfo, super::Errno> {
+        let c =
+            CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| super::Errno::EINVAL)?;
         // SAFETY: statfs is plain data; zeroed is a valid value.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: `c` is NUL-terminated; `st` is writable.

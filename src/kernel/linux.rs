@@ -198,11 +198,10 @@ impl Kernel for LinuxKernel {
 
     fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
         let dir = fs::read_dir("/proc")
-            .map_err(|e| KernelError::new("readdir", Some(Path::new("/proc")), io_errno(&e)))?;
+            .map_err(|e| KernelError::io("readdir", Path::new("/proc"), &e))?;
         let mut out = Vec::new();
         for entry in dir {
-            let entry = entry
-                .map_err(|e| KernelError::new("readdir", Some(Path::new("/proc")), io_errno(&e)))?;
+            let entry = entry.map_err(|e| KernelError::io("readdir", Path::new("/proc"), &e))?;
             let Some(pid) = entry
                 .file_name()
                 .to_str()
@@ -320,10 +319,6 @@ impl Kernel for LinuxKernel {
     }
 }
 
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
 /// One process from /proc, `None` when it is gone, a kernel thread or a zombie. What cannot
 /// be read is `None` in the answer (the caller then cannot rule the process out as a
 /// survivor). Nothing here follows a magic link into a filesystem: `exe` is a readlink, its
@@ -403,13 +398,7 @@ fn mkdir_700(dir: &Path) -> Result<(), KernelError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| {
-            KernelError::new(
-                "mkdir",
-                Some(dir),
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            )
-        })
+        .map_err(|e| KernelError::io("mkdir", dir, &e))
 }
 
 /// The `Uid:` (real) of a `/proc/PID/status` text.

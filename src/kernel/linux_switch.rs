@@ -101,7 +101,7 @@ pub fn mounts() -> Result<Vec<MountInfo>, KernelError> {
     let p = Path::new("/proc/self/mountinfo");
     fs::read_to_string(p)
         .map(|t| parse_mountinfo(&t))
-        .map_err(|e| io_err("read", p, &e))
+        .map_err(|e| KernelError::io("read", p, &e))
 }
 
 /// Whether `dir` is a mount point now.
@@ -110,14 +110,6 @@ pub fn is_mount_point(dir: &Path) -> bool {
     mounts()
         .map(|m| m.iter().any(|x| x.mount_point == dir))
         .unwrap_or(false)
-}
-
-fn io_err(call: &'static str, p: &Path, e: &std::io::Error) -> KernelError {
-    KernelError::new(
-        call,
-        Some(p),
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    )
 }
 
 fn err<'a>(call: &'static str, p: &'a Path) -> impl Fn(Errno) -> KernelError + 'a {
@@ -297,7 +289,7 @@ fn move_root(new: &Path, carried: &[&Path], warnings: &mut Vec<String>) -> Resul
     let parked = Path::new(PARKED);
     if let Err(e) = fs::DirBuilder::new().mode(0o700).create(parked) {
         if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(io_err("mkdir", parked, &e));
+            return Err(KernelError::io("mkdir", parked, &e));
         }
     }
     move_mount(new, parked)?;
@@ -306,7 +298,7 @@ fn move_root(new: &Path, carried: &[&Path], warnings: &mut Vec<String>) -> Resul
     }
     nix::unistd::chdir(parked).map_err(err("chdir", parked))?;
     let root_dev = fs::symlink_metadata("/")
-        .map_err(|e| io_err("stat", Path::new("/"), &e))?
+        .map_err(|e| KernelError::io("stat", Path::new("/"), &e))?
         .dev();
     let failed = empty_dir(Path::new("/"), root_dev);
     if failed > 0 {

@@ -16,6 +16,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod errno;
 pub mod fake;
 #[cfg(target_os = "freebsd")]
 pub mod freebsd;
@@ -26,6 +27,8 @@ pub mod linux_switch;
 pub mod nmount;
 #[cfg(unix)]
 pub mod unix;
+
+pub use errno::Errno;
 
 /// A process id as the kernel reports it.
 pub type Pid = i32;
@@ -326,7 +329,7 @@ pub struct KernelError {
     /// The path or object it was applied to, if any.
     pub target: Option<PathBuf>,
     /// The errno.
-    pub errno: nix::errno::Errno,
+    pub errno: Errno,
     /// The kernel's own words on the failure, if it gave any.
     pub detail: Option<String>,
 }
@@ -334,24 +337,28 @@ pub struct KernelError {
 impl KernelError {
     /// A failure of `call` on `target`.
     #[must_use]
-    pub fn new(call: &'static str, target: Option<&Path>, errno: nix::errno::Errno) -> Self {
+    pub fn new(call: &'static str, target: Option<&Path>, errno: impl Into<Errno>) -> Self {
         KernelError {
             call: Cow::Borrowed(call),
             target: target.map(Path::to_path_buf),
-            errno,
+            errno: errno.into(),
             detail: None,
         }
+    }
+
+    /// A failure of `call` on `target` that std reported as an I/O error.
+    #[must_use]
+    pub fn io(call: &'static str, target: &Path, e: &std::io::Error) -> Self {
+        KernelError::new(call, Some(target), e)
     }
 
     /// A call that did not answer within `limit` (it runs on in a killed child process).
     #[must_use]
     pub fn no_answer(call: &'static str, target: &Path, limit: Duration) -> Self {
-        KernelError::new(call, Some(target), nix::errno::Errno::ETIMEDOUT).with_detail(Some(
-            &format!(
-                "no answer in {:.1} s; the process waiting for it was killed",
-                limit.as_secs_f64()
-            ),
-        ))
+        KernelError::new(call, Some(target), Errno::ETIMEDOUT).with_detail(Some(&format!(
+            "no answer in {:.1} s; the process waiting for it was killed",
+            limit.as_secs_f64()
+        )))
     }
 
     /// The same failure with the kernel's message (empty messages are dropped).

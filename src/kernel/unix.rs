@@ -169,7 +169,7 @@ pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pi
             drop(child);
             Ok(pid)
         }
-        Err(e) => Err(err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))),
+        Err(e) => Err(KernelError::io("spawn", &spec.path, &e)),
     }
 }
 
@@ -563,7 +563,7 @@ fn encode(answer: &Result<(), KernelError>) -> String {
         Err(e) => format!(
             "{}\0{}\0{}\0{}",
             e.call,
-            e.errno as i32,
+            e.errno.raw(),
             e.target
                 .as_ref()
                 .map(|t| t.display().to_string())
@@ -583,8 +583,8 @@ fn decode(answer: &[u8], call: &'static str, target: &Path) -> Result<(), Kernel
         return Err(KernelError::new(call, Some(target), Errno::EIO)
             .with_detail(Some("the child's answer does not parse")));
     };
-    let mut e = KernelError::new(call, None, Errno::from_raw(n.parse().unwrap_or(libc::EIO)))
-        .with_detail(Some(d));
+    let errno = super::Errno::from_raw(n.parse().unwrap_or(libc::EIO));
+    let mut e = KernelError::new(call, None, errno).with_detail(Some(d));
     e.call = std::borrow::Cow::Owned(c.to_owned());
     e.target = (!t.is_empty()).then(|| PathBuf::from(t));
     Err(e)
@@ -625,7 +625,7 @@ mod tests {
         })
         .unwrap_err();
         let waited = t.elapsed();
-        assert_eq!(e.errno, Errno::ETIMEDOUT);
+        assert_eq!(e.errno, super::super::Errno::ETIMEDOUT);
         assert!(e.to_string().contains("no answer in 0.3 s"), "{e}");
         assert!(waited >= Duration::from_millis(300), "{waited:?}");
         assert!(waited < Duration::from_secs(60), "{waited:?}");

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{self, keys};
-use crate::kernel::{Kernel, MountSpec, SwitchKind};
+use crate::kernel::{Errno, Kernel, MountSpec, SwitchKind};
 use crate::newroot::{self, Record};
 
 use super::reroot::{RerootError, NEWROOT};
@@ -83,7 +83,7 @@ impl<K: Kernel> Init<K> {
             // In a child, bounded: a device whose daemon does not answer hangs the mount in
             // the kernel, and it must not hang PID 1.
             if let Err(e) = self.k.mount_bounded(&spec, &probe, wait) {
-                if e.errno == nix::errno::Errno::ETIMEDOUT {
+                if e.errno == Errno::ETIMEDOUT {
                     // The mount may still complete after the child was given up on.
                     let _ = self.k.unmount(&probe, true);
                     return Err(RerootError::Mount(name, e));

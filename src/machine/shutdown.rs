@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::children::Role;
 use crate::config::{self};
-use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo, RebootHow};
+use crate::kernel::{Errno, Kernel, KillSig, KillTarget, ProcInfo, RebootHow};
 use crate::signals::Action;
 
 use super::scripts::{describe, is_executable, ScriptEnd};
@@ -74,7 +74,7 @@ impl<K: Kernel> Init<K> {
         for sig in [KillSig::Term, KillSig::Kill] {
             match self.k.kill(KillTarget::All, sig) {
                 Ok(()) => {}
-                Err(e) if e.errno == nix::errno::Errno::ESRCH => break,
+                Err(e) if e.errno == Errno::ESRCH => break,
                 Err(e) => tracing::error!("{e}"),
             }
             let deadline = self.k.now() + config::DEATH_WATCH;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config::{self};
-use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo};
+use crate::kernel::{Errno, Kernel, KillSig, KillTarget, ProcInfo};
 
 use super::{Init, POLL};
 
@@ -150,7 +150,7 @@ impl<K: Kernel> Init<K> {
                     new = true;
                     match self.k.kill(KillTarget::Pid(p.pid), sig) {
                         Ok(()) => {}
-                        Err(e) if e.errno == nix::errno::Errno::ESRCH => {}
+                        Err(e) if e.errno == Errno::ESRCH => {}
                         Err(e) => tracing::warn!("{e}"),
                     }
                 }

@@ -7,12 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
 use tempfile::TempDir;
 
 use super::*;
 use crate::kernel::fake::{Call, CallKind, FakeKernel};
-use crate::kernel::{ChildStatus::*, KillSig, KillTarget, RebootHow, Sig, Stdio};
+use crate::kernel::{ChildStatus::*, Errno, KillSig, KillTarget, RebootHow, Sig, Stdio};
 use crate::signals::Action;
 use crate::ttys;
 
