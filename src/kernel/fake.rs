@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
-    ChildStatus, Errno, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
-    RebootHow, Sig, SpawnSpec, Stdio, SwitchKind, Wake,
+    ChildStatus, Errno, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, Posix, ProcInfo,
+    Reaped, RebootHow, Sig, SpawnSpec, Stdio, SwitchKind, Wake,
 };
 
 /// One recorded call.
@@ -500,20 +500,7 @@ impl FakeKernel {
     }
 }
 
-impl Kernel for FakeKernel {
-    fn start(&mut self) -> Result<(), KernelError> {
-        self.calls.push(Call::Start);
-        match self.injected(CallKind::Start) {
-            Some(e) => Err(KernelError::new("setsid", None, e)),
-            None => Ok(()),
-        }
-    }
-
-    fn early_mounts(&mut self) -> Vec<KernelError> {
-        self.calls.push(Call::EarlyMounts);
-        Vec::new()
-    }
-
+impl Posix for FakeKernel {
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
         let n = self.spawn_count;
         self.spawn_count += 1;
@@ -625,22 +612,6 @@ impl Kernel for FakeKernel {
         self.calls.push(Call::Sync);
     }
 
-    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
-        self.calls.push(Call::Revoke(path.to_path_buf()));
-        match self.injected(CallKind::Revoke) {
-            Some(e) => Err(KernelError::new("revoke", Some(path), e)),
-            None => Ok(()),
-        }
-    }
-
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        self.calls.push(Call::Reboot(how));
-        match self.injected(CallKind::Reboot) {
-            Some(e) => Err(KernelError::new("reboot", None, e)),
-            None => Ok(()),
-        }
-    }
-
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
         self.calls
             .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
@@ -679,6 +650,58 @@ impl Kernel for FakeKernel {
         }
     }
 
+    fn tty_exists(&self, path: &Path) -> bool {
+        !self.missing_ttys.contains(path)
+    }
+
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+        self.calls
+            .push(Call::CreateFile(path.to_path_buf(), data.len(), mode));
+        self.result(CallKind::CreateFile, "open", path)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, data))
+            .map_err(|e| KernelError::io("open", path, &e))
+    }
+
+    fn lock_memory(&mut self) -> Result<(), KernelError> {
+        self.calls.push(Call::LockMemory);
+        Ok(())
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn start(&mut self) -> Result<(), KernelError> {
+        self.calls.push(Call::Start);
+        match self.injected(CallKind::Start) {
+            Some(e) => Err(KernelError::new("setsid", None, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn early_mounts(&mut self) -> Vec<KernelError> {
+        self.calls.push(Call::EarlyMounts);
+        Vec::new()
+    }
+
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::Revoke(path.to_path_buf()));
+        match self.injected(CallKind::Revoke) {
+            Some(e) => Err(KernelError::new("revoke", Some(path), e)),
+            None => Ok(()),
+        }
+    }
+
+    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
+        self.calls.push(Call::Reboot(how));
+        match self.injected(CallKind::Reboot) {
+            Some(e) => Err(KernelError::new("reboot", None, e)),
+            None => Ok(()),
+        }
+    }
+
     fn kenv(&self, name: &str) -> Option<String> {
         let written = self
             .kenv_file
@@ -700,10 +723,6 @@ impl Kernel for FakeKernel {
 
     fn console_names(&self) -> Vec<String> {
         self.consoles.clone()
-    }
-
-    fn tty_exists(&self, path: &Path) -> bool {
-        !self.missing_ttys.contains(path)
     }
 
     fn raise_securelevel(&mut self) {
@@ -832,18 +851,6 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-        self.calls
-            .push(Call::CreateFile(path.to_path_buf(), data.len(), mode));
-        self.result(CallKind::CreateFile, "open", path)?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, data))
-            .map_err(|e| KernelError::io("open", path, &e))
-    }
-
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
         Ok(self.mounted.clone())
     }
@@ -854,11 +861,6 @@ impl Kernel for FakeKernel {
         if self.freebsd() {
             return nmount::remount_ro(self, dir);
         }
-        Ok(())
-    }
-
-    fn lock_memory(&mut self) -> Result<(), KernelError> {
-        self.calls.push(Call::LockMemory);
         Ok(())
     }
 

@@ -15,11 +15,8 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, Nmount};
 
 use super::nmount::{self, FsInfo, Opt};
-use super::unix::{self, Clock, SignalWaiter};
-use super::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow, Sig,
-    SpawnSpec, SwitchKind, Wake,
-};
+use super::unix::{self, RealKernel};
+use super::{Kernel, KernelError, MountSpec, Pid, ProcInfo, RebootHow, SwitchKind};
 use crate::config::{self, Paths};
 
 extern "C" {
@@ -35,23 +32,16 @@ const RB_REROOT: c_int = 0x0020_0000;
 /// `SZOMB` (sys/proc.h): a zombie.
 const SZOMB: c_char = 5;
 
+/// What only the FreeBSD kernel keeps: nothing (kenv and sysctl are asked every time).
+pub struct FreeBsd;
+
 /// The real FreeBSD kernel.
-pub struct FreeBsdKernel {
-    signals: SignalWaiter,
-    clock: Clock,
-    console: PathBuf,
-    init_log: PathBuf,
-}
+pub type FreeBsdKernel = RealKernel<FreeBsd>;
 
 impl FreeBsdKernel {
     /// Install signal handling and remember the paths used.
     pub fn new(paths: &Paths) -> std::io::Result<Self> {
-        Ok(FreeBsdKernel {
-            signals: SignalWaiter::new()?,
-            clock: Clock::new(),
-            console: paths.console.clone(),
-            init_log: paths.init_log.clone(),
-        })
+        RealKernel::with_platform(paths, FreeBsd)
     }
 }
 
@@ -342,30 +332,6 @@ impl Kernel for FreeBsdKernel {
         }
     }
 
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
-        unix::spawn(spec, &self.console, &self.init_log)
-    }
-
-    fn reap(&mut self) -> Reaped {
-        unix::reap()
-    }
-
-    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
-        unix::kill(target, sig)
-    }
-
-    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
-        self.signals.wait(timeout)
-    }
-
-    fn now(&self) -> Duration {
-        self.clock.now()
-    }
-
-    fn sync(&mut self) {
-        nix::unistd::sync();
-    }
-
     fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
         let c = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| KernelError::new("revoke", Some(path), Errno::EINVAL))?;
@@ -378,24 +344,6 @@ impl Kernel for FreeBsdKernel {
 
     fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
         reboot_with(rb_flags(how))
-    }
-
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
-        unix::exec(path, argv, env)
-    }
-
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError {
-        unix::exec_holding_signals(path, argv, env, carry)
-    }
-
-    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
-        unix::chroot(path)
     }
 
     fn kenv(&self, name: &str) -> Option<String> {
@@ -412,10 +360,6 @@ impl Kernel for FreeBsdKernel {
         sysctl_string(c"kern.console")
             .map(|v| config::parse_kern_console(&v))
             .unwrap_or_default()
-    }
-
-    fn tty_exists(&self, path: &Path) -> bool {
-        unix::exists(path)
     }
 
     fn raise_securelevel(&mut self) {
@@ -504,15 +448,6 @@ impl Kernel for FreeBsdKernel {
         nmount::mount_tmpfs(&mut Sys, dir)
     }
 
-    fn mount_bounded(
-        &mut self,
-        spec: &MountSpec,
-        dir: &Path,
-        limit: Duration,
-    ) -> Result<(), KernelError> {
-        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
-    }
-
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         nmount::mount(&mut Sys, spec, dir)
     }
@@ -524,10 +459,6 @@ impl Kernel for FreeBsdKernel {
             MntFlags::empty()
         };
         nix::mount::unmount(dir, flags).map_err(|e| KernelError::new("unmount", Some(dir), e))
-    }
-
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-        unix::create_file(path, data, mode)
     }
 
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
@@ -554,10 +485,6 @@ impl Kernel for FreeBsdKernel {
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {
         nmount::remount_ro(&mut Sys, dir)
-    }
-
-    fn lock_memory(&mut self) -> Result<(), KernelError> {
-        unix::lock_memory()
     }
 
     fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {

@@ -21,32 +21,25 @@ use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::stat::Mode;
 
 use super::linux_switch;
-use super::unix::{self, Clock, SignalWaiter};
-use super::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow, Sig,
-    SpawnSpec, SwitchKind, Wake,
-};
+use super::unix::{self, RealKernel};
+use super::{Kernel, KernelError, MountSpec, Pid, ProcInfo, RebootHow, SwitchKind};
 use crate::config::{self, Paths};
 
-/// The real Linux kernel.
-pub struct LinuxKernel {
-    signals: SignalWaiter,
-    clock: Clock,
-    console: PathBuf,
-    init_log: PathBuf,
+/// What only the Linux kernel keeps: where the runtime kenv store is.
+pub struct Linux {
     kenv_store: PathBuf,
 }
 
+/// The real Linux kernel.
+pub type LinuxKernel = RealKernel<Linux>;
+
 impl LinuxKernel {
-    /// Install signal handling (see [`SignalWaiter::new`]) and remember the paths used.
+    /// Install signal handling (see [`unix::SignalWaiter::new`]) and remember the paths used.
     pub fn new(paths: &Paths) -> std::io::Result<Self> {
-        Ok(LinuxKernel {
-            signals: SignalWaiter::new()?,
-            clock: Clock::new(),
-            console: paths.console.clone(),
-            init_log: paths.init_log.clone(),
+        let linux = Linux {
             kenv_store: paths.kenv_store.clone(),
-        })
+        };
+        RealKernel::with_platform(paths, linux)
     }
 }
 
@@ -103,30 +96,6 @@ impl Kernel for LinuxKernel {
         errors
     }
 
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
-        unix::spawn(spec, &self.console, &self.init_log)
-    }
-
-    fn reap(&mut self) -> Reaped {
-        unix::reap()
-    }
-
-    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
-        unix::kill(target, sig)
-    }
-
-    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
-        self.signals.wait(timeout)
-    }
-
-    fn now(&self) -> Duration {
-        self.clock.now()
-    }
-
-    fn sync(&mut self) {
-        nix::unistd::sync();
-    }
-
     fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
         let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
         let fd = open(path, flags, Mode::empty())
@@ -155,26 +124,8 @@ impl Kernel for LinuxKernel {
         }
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
-        unix::exec(path, argv, env)
-    }
-
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError {
-        unix::exec_holding_signals(path, argv, env, carry)
-    }
-
-    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
-        unix::chroot(path)
-    }
-
     fn kenv(&self, name: &str) -> Option<String> {
-        kenv_lookup(&self.kenv_store, name)
+        kenv_lookup(&self.platform.kenv_store, name)
     }
 
     fn shutdown_timeout(&self) -> Option<Duration> {
@@ -188,10 +139,6 @@ impl Kernel for LinuxKernel {
         fs::read_to_string("/sys/class/tty/console/active")
             .map(|t| t.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default()
-    }
-
-    fn tty_exists(&self, path: &Path) -> bool {
-        unix::exists(path)
     }
 
     fn raise_securelevel(&mut self) {}
@@ -258,15 +205,6 @@ impl Kernel for LinuxKernel {
         .map_err(|e| KernelError::new("mount tmpfs", Some(dir), e))
     }
 
-    fn mount_bounded(
-        &mut self,
-        spec: &MountSpec,
-        dir: &Path,
-        limit: Duration,
-    ) -> Result<(), KernelError> {
-        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
-    }
-
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         mkdir_700(dir)?;
         let (mut flags, data) = mount_options(&spec.options);
@@ -293,10 +231,6 @@ impl Kernel for LinuxKernel {
         nix::mount::umount2(dir, flags).map_err(|e| KernelError::new("umount", Some(dir), e))
     }
 
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-        unix::create_file(path, data, mode)
-    }
-
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
         linux_switch::mounts().map(|m| m.into_iter().map(|x| x.mount_point).collect())
     }
@@ -305,10 +239,6 @@ impl Kernel for LinuxKernel {
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, dir, None::<&str>, flags, None::<&str>)
             .map_err(|e| KernelError::new("remount read-only", Some(dir), e))
-    }
-
-    fn lock_memory(&mut self) -> Result<(), KernelError> {
-        unix::lock_memory()
     }
 
     fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {

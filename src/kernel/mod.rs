@@ -5,6 +5,10 @@
 //! written against [`Kernel`] and is therefore the same code on FreeBSD and Linux, and can be
 //! driven step by step in unit tests by [`fake::FakeKernel`], which records one ordered call log.
 //!
+//! [`Kernel`] extends [`Posix`], the half every Unix shares (children, signals, exec, the
+//! clock): the real kernels have one implementation of it, [`unix::RealKernel`], and add only
+//! what differs (`linux.rs`, `freebsd.rs`).
+//!
 //! Plain files (`/etc/ttys`, `/etc/rc`, the password database) are read with `std::fs` through
 //! relocatable [`crate::config::Paths`], not through this trait: reading them changes nothing.
 //!
@@ -25,7 +29,6 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod linux_switch;
 pub mod nmount;
-#[cfg(unix)]
 pub mod unix;
 
 pub use errno::Errno;
@@ -372,17 +375,9 @@ impl KernelError {
     }
 }
 
-/// The operating system as PID 1 sees it. See the module documentation.
-pub trait Kernel {
-    /// Once, at start-up of PID 1: become session leader (tolerating EPERM when already one),
-    /// `setlogin("root")` on FreeBSD, `chdir("/")`.
-    fn start(&mut self) -> Result<(), KernelError>;
-
-    /// Mount what must exist before anything runs: FreeBSD mounts devfs on /dev when /dev is on
-    /// the root filesystem (init.c); Linux mounts devtmpfs on /dev and proc on /proc when they
-    /// are missing (booting from an initramfs).
-    fn early_mounts(&mut self) -> Vec<KernelError>;
-
+/// The POSIX half of the seam: children, signals, exec, the clock, plain files. Every real
+/// kernel has the one implementation in [`unix::RealKernel`]; the fake has its own.
+pub trait Posix {
     /// Start a child. Returns only after the child exec'd, or with the exec error.
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError>;
 
@@ -401,18 +396,11 @@ pub trait Kernel {
     /// sync(2).
     fn sync(&mut self);
 
-    /// Revoke all access to a terminal (FreeBSD revoke(2); Linux TIOCVHANGUP).
-    fn revoke(&mut self, path: &Path) -> Result<(), KernelError>;
-
-    /// reboot(2). A real kernel does not return on success; `Ok` means the system is going
-    /// down and PID 1 must only wait.
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError>;
-
     /// Replace PID 1 with another program with this environment (kenv `init_exec`, the
     /// reroot trampoline, the new root's init). Returns only if it failed.
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError;
 
-    /// [`Kernel::exec`] with every signal blocked first and `carry` raised on this process:
+    /// [`Posix::exec`] with every signal blocked first and `carry` raised on this process:
     /// what arrives meanwhile, and what is carried, stays pending across the exec for the
     /// next program (reinit's own trampoline), which receives it once it unblocks it. PID 1
     /// with its handlers gone would lose it (the kernel drops default-disposition signals
@@ -425,15 +413,46 @@ pub trait Kernel {
         carry: &[Sig],
     ) -> KernelError;
 
+    /// `chdir(path); chroot(".")` (kenv `init_chroot`).
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
+
+    /// Whether a terminal device exists (ttys `onifexists`, and whether to start a getty).
+    fn tty_exists(&self, path: &Path) -> bool;
+
+    /// Create a new file with `data` and `mode`: O_CREAT | O_EXCL | O_NOFOLLOW, so neither an
+    /// existing file nor a planted symlink is ever written through.
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
+
+    /// mlockall(MCL_CURRENT | MCL_FUTURE): PID 1 must not page in from a root whose block
+    /// daemon is about to stop.
+    fn lock_memory(&mut self) -> Result<(), KernelError>;
+}
+
+/// The operating system as PID 1 sees it: the [`Posix`] half and what differs between
+/// platforms. See the module documentation.
+pub trait Kernel: Posix {
+    /// Once, at start-up of PID 1: become session leader (tolerating EPERM when already one),
+    /// `setlogin("root")` on FreeBSD, `chdir("/")`.
+    fn start(&mut self) -> Result<(), KernelError>;
+
+    /// Mount what must exist before anything runs: FreeBSD mounts devfs on /dev when /dev is on
+    /// the root filesystem (init.c); Linux mounts devtmpfs on /dev and proc on /proc when they
+    /// are missing (booting from an initramfs).
+    fn early_mounts(&mut self) -> Vec<KernelError>;
+
+    /// Revoke all access to a terminal (FreeBSD revoke(2); Linux TIOCVHANGUP).
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError>;
+
+    /// reboot(2). A real kernel does not return on success; `Ok` means the system is going
+    /// down and PID 1 must only wait.
+    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError>;
+
     /// Whether `path` is a reinit (it carries reinit's hand-off note), which may be exec'd
-    /// with [`Kernel::exec_holding_signals`]: it installs its handlers before it unblocks
+    /// with [`Posix::exec_holding_signals`]: it installs its handlers before it unblocks
     /// signals. Any other init gets the empty mask the kernel gives PID 1.
     fn is_reinit(&self, path: &Path) -> bool {
         crate::carry::is_reinit(path)
     }
-
-    /// `chdir(path); chroot(".")` (kenv `init_chroot`).
-    fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
 
     /// A kernel environment variable: FreeBSD kenv(2); Linux the runtime store, then the kernel
     /// command line.
@@ -447,9 +466,6 @@ pub trait Kernel {
     /// The names of the active console devices (FreeBSD `kern.console`, Linux
     /// `/sys/class/tty/console/active`), for ttys `onifconsole`.
     fn console_names(&self) -> Vec<String>;
-
-    /// Whether a terminal device exists (ttys `onifexists`, and whether to start a getty).
-    fn tty_exists(&self, path: &Path) -> bool;
 
     /// FreeBSD: raise `kern.securelevel` from 0 to 1 before gettys start. Linux: nothing.
     fn raise_securelevel(&mut self);
@@ -495,30 +511,25 @@ pub trait Kernel {
     /// [`Kernel::mount`] from a child process, waiting at most `limit` for its answer (the
     /// reroot's probe: a device whose block daemon does not answer blocks the mount in the
     /// kernel, and must not block PID 1). No answer in time: the child is killed and the
-    /// error is ETIMEDOUT ([`KernelError::no_answer`]).
+    /// error is ETIMEDOUT ([`KernelError::no_answer`]). The fake kernel overrides this: it
+    /// has no process to fork.
     fn mount_bounded(
         &mut self,
         spec: &MountSpec,
         dir: &Path,
         limit: Duration,
-    ) -> Result<(), KernelError>;
+    ) -> Result<(), KernelError> {
+        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
+    }
 
     /// Unmount `dir`. `force`: FreeBSD MNT_FORCE, Linux MNT_DETACH.
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError>;
-
-    /// Create a new file with `data` and `mode`: O_CREAT | O_EXCL | O_NOFOLLOW, so neither an
-    /// existing file nor a planted symlink is ever written through.
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
 
     /// Every mount point, in the order they were mounted.
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError>;
 
     /// Remount the filesystem at `dir` read-only (flushing it).
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError>;
-
-    /// mlockall(MCL_CURRENT | MCL_FUTURE): PID 1 must not page in from a root whose block
-    /// daemon is about to stop.
-    fn lock_memory(&mut self) -> Result<(), KernelError>;
 
     /// reboot(2) after PID 1 has synced and unmounted or remounted everything itself (FreeBSD
     /// adds RB_NOSYNC so that the kernel does not write to a root whose daemon is gone).

@@ -11,7 +11,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::kernel::fake::{Call, CallKind, FakeKernel};
-use crate::kernel::{ChildStatus::*, Errno, KillSig, KillTarget, RebootHow, Sig, Stdio};
+use crate::kernel::{ChildStatus::*, Errno, KillSig, KillTarget, Posix, RebootHow, Sig, Stdio};
 use crate::signals::Action;
 use crate::ttys;
 
