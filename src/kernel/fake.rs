@@ -3,7 +3,7 @@
 //! It records every call, in order, as one typed [`Call`] log that a test can assert whole, and
 //! it plays back [`Event`]s (signals, child exits, passing time) that the test queues. Children
 //! do not run: `spawn` hands out pids from 100 upwards and records the spec. When the event queue
-//! is empty, [`Kernel::wait`] answers [`Wake::Exhausted`] so that the state machine stops.
+//! is empty, [`Posix::wait`] answers [`Wake::Exhausted`] so that the state machine stops.
 //!
 //! Failures are injected per call kind ([`FakeKernel::fail`]) and a panic can be injected into
 //! the n-th spawn ([`FakeKernel::panic_on_spawn`]) to prove that a panicking state lands in
@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
-    ChildStatus, Errno, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, Posix, ProcInfo,
-    Reaped, RebootHow, Sig, SpawnSpec, Stdio, SwitchKind, Wake,
+    ChildStatus, Errno, Flush, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, Posix,
+    ProcInfo, Reaped, RebootHow, Sig, SpawnSpec, Stdio, Wake,
 };
 
 /// One recorded call.
@@ -26,23 +26,23 @@ pub enum Call {
     Start,
     /// [`Kernel::early_mounts`].
     EarlyMounts,
-    /// [`Kernel::spawn`], with the pid handed out (0 if it failed).
+    /// [`Posix::spawn`], with the pid handed out (0 if it failed).
     Spawn(SpawnSpec, Pid),
-    /// [`Kernel::kill`].
+    /// [`Posix::kill`].
     Kill(KillTarget, KillSig),
-    /// [`Kernel::sync`].
+    /// [`Posix::sync`].
     Sync,
     /// [`Kernel::revoke`].
     Revoke(PathBuf),
-    /// [`Kernel::reboot`].
-    Reboot(RebootHow),
-    /// [`Kernel::exec`].
+    /// [`Kernel::reboot`], with what it writes first.
+    Reboot(RebootHow, Flush),
+    /// [`Posix::exec`].
     Exec(PathBuf, Vec<String>),
-    /// [`Kernel::chroot`].
+    /// [`Posix::chroot`].
     Chroot(PathBuf),
     /// [`Kernel::raise_securelevel`].
     RaiseSecurelevel,
-    /// [`Kernel::wait`] with its timeout (waits are recorded so tests can see bounded waits).
+    /// [`Posix::wait`] with its timeout (waits are recorded so tests can see bounded waits).
     Wait(Option<Duration>),
     /// [`Kernel::mount_tmpfs`].
     MountTmpfs(PathBuf),
@@ -50,14 +50,25 @@ pub enum Call {
     Mount(MountSpec, PathBuf),
     /// [`Kernel::unmount`], with `force`.
     Unmount(PathBuf, bool),
-    /// [`Kernel::create_file`]: the path, the number of bytes, the mode.
+    /// [`Posix::create_file`]: the path, the number of bytes, the mode.
     CreateFile(PathBuf, usize, u32),
-    /// [`Kernel::switch_root`].
-    SwitchRoot(Option<PathBuf>),
+    /// [`Kernel::switch_root`]: the target and where it is mounted on the way.
+    SwitchRoot(MountSpec, PathBuf),
     /// [`Kernel::remount_ro`].
     RemountRo(PathBuf),
-    /// [`Kernel::lock_memory`].
+    /// [`Posix::lock_memory`].
     LockMemory,
+}
+
+/// Which kernel the fake plays, named for who switches the root in reroot phase two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SwitchKind {
+    /// FreeBSD: the kernel (`reboot(RB_REROOT)`); nmount(2) and statfs(2) as FreeBSD
+    /// answers them; the console revoked when its session leader exits.
+    #[default]
+    Kernel,
+    /// Linux: PID 1 mounts the new root and moves into it.
+    User,
 }
 
 /// The kinds of calls that can be made to fail.
@@ -144,7 +155,7 @@ pub struct FakeKernel {
     nmounts: Vec<(Vec<Opt>, nmount::Flags, Result<(), Errno>)>,
     /// What a device holds: its mount appears as a symlink to this directory.
     devices: HashMap<String, PathBuf>,
-    switch_kind: Option<SwitchKind>,
+    switch_kind: SwitchKind,
     self_exe: Option<PathBuf>,
     libraries: Option<(PathBuf, Vec<PathBuf>)>,
     exec_envs: Vec<Vec<(String, String)>>,
@@ -316,9 +327,9 @@ impl FakeKernel {
         self.mounted.clone()
     }
 
-    /// Who switches the root (default: the kernel, as FreeBSD).
+    /// Which kernel to play (default: FreeBSD's, which switches the root itself).
     pub fn set_switch_kind(&mut self, kind: SwitchKind) -> &mut Self {
-        self.switch_kind = Some(kind);
+        self.switch_kind = kind;
         self
     }
 
@@ -362,7 +373,7 @@ impl FakeKernel {
 
     /// Whether this fake behaves as FreeBSD (the kernel switches the root) rather than Linux.
     fn freebsd(&self) -> bool {
-        self.switch_kind() == SwitchKind::Kernel
+        self.switch_kind == SwitchKind::Kernel
     }
 
     /// Let `tty` (a real terminal, e.g. a pty's slave) stand for the console, and revoke it
@@ -694,8 +705,8 @@ impl Kernel for FakeKernel {
         }
     }
 
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        self.calls.push(Call::Reboot(how));
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError> {
+        self.calls.push(Call::Reboot(how, flush));
         match self.injected(CallKind::Reboot) {
             Some(e) => Err(KernelError::new("reboot", None, e)),
             None => Ok(()),
@@ -778,8 +789,13 @@ impl Kernel for FakeKernel {
             .unwrap_or_else(|| (PathBuf::from("/"), crate::carry::system_dirs()))
     }
 
-    fn switch_kind(&self) -> SwitchKind {
-        self.switch_kind.unwrap_or(SwitchKind::Kernel)
+    fn new_root_needs(&self) -> Vec<PathBuf> {
+        let needs: &[&str] = if self.freebsd() {
+            &["/dev"]
+        } else {
+            &["/dev", "/proc"]
+        };
+        needs.iter().map(PathBuf::from).collect()
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {
@@ -823,18 +839,7 @@ impl Kernel for FakeKernel {
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         self.calls
             .push(Call::Mount(spec.clone(), dir.to_path_buf()));
-        self.result(CallKind::Mount, "mount", dir)?;
-        if self.freebsd() {
-            return nmount::mount(self, spec, dir);
-        }
-        // Linux's mount(2) needs the mount point too; the Linux kernel creates it first.
-        if !dir.is_dir() {
-            std::fs::create_dir(dir).map_err(|e| KernelError::io("mkdir", dir, &e))?;
-        }
-        self.attach(&spec.device, dir)
-            .map_err(|e| KernelError::new("mount", Some(dir), e))?;
-        self.mounted.push(dir.to_path_buf());
-        Ok(())
+        self.mount_unrecorded(spec, dir)
     }
 
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
@@ -864,11 +869,14 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
-    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+    fn switch_root(&mut self, target: &MountSpec, at: &Path) -> Result<Vec<String>, KernelError> {
         self.calls
-            .push(Call::SwitchRoot(mounted.map(Path::to_path_buf)));
-        let what = mounted.unwrap_or(Path::new("/"));
-        self.result(CallKind::SwitchRoot, "switch_root", what)?;
+            .push(Call::SwitchRoot(target.clone(), at.to_path_buf()));
+        if !self.freebsd() {
+            // Linux's switch mounts the target first (a failure there is a Mount failure).
+            self.mount_unrecorded(target, at)?;
+        }
+        self.result(CallKind::SwitchRoot, "switch_root", at)?;
         Ok(Vec::new())
     }
 }
@@ -910,6 +918,23 @@ impl Nmount for FakeKernel {
 }
 
 impl FakeKernel {
+    /// What [`Kernel::mount`] does, without its entry in the call log (also the first step
+    /// of the Linux personality's [`Kernel::switch_root`]).
+    fn mount_unrecorded(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
+        self.result(CallKind::Mount, "mount", dir)?;
+        if self.freebsd() {
+            return nmount::mount(self, spec, dir);
+        }
+        // Linux's mount(2) needs the mount point too; the Linux kernel creates it first.
+        if !dir.is_dir() {
+            std::fs::create_dir(dir).map_err(|e| KernelError::io("mkdir", dir, &e))?;
+        }
+        self.attach(&spec.device, dir)
+            .map_err(|e| KernelError::new("mount", Some(dir), e))?;
+        self.mounted.push(dir.to_path_buf());
+        Ok(())
+    }
+
     /// Mount `device` on the directory `dir`: the mount shows the device's contents, through
     /// a symlink that replaces the directory.
     fn attach(&self, device: &str, dir: &Path) -> Result<(), Errno> {

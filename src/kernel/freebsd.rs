@@ -16,7 +16,7 @@ use nix::mount::{MntFlags, Nmount};
 
 use super::nmount::{self, FsInfo, Opt};
 use super::unix::{self, RealKernel};
-use super::{Kernel, KernelError, MountSpec, Pid, ProcInfo, RebootHow, SwitchKind};
+use super::{Flush, Kernel, KernelError, MountSpec, Pid, Posix, ProcInfo, RebootHow};
 use crate::config::{self, Paths};
 
 extern "C" {
@@ -342,8 +342,15 @@ impl Kernel for FreeBsdKernel {
             .map_err(|e| KernelError::new("revoke", Some(path), e))
     }
 
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        reboot_with(rb_flags(how))
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError> {
+        match flush {
+            // reboot(2) without RB_NOSYNC syncs again itself.
+            Flush::Sync => {
+                self.sync();
+                reboot_with(rb_flags(how))
+            }
+            Flush::Nothing => reboot_with(rb_flags(how) | libc::RB_NOSYNC),
+        }
     }
 
     fn kenv(&self, name: &str) -> Option<String> {
@@ -427,8 +434,9 @@ impl Kernel for FreeBsdKernel {
         unix::exe_or_default(proc_path(-1))
     }
 
-    fn switch_kind(&self) -> SwitchKind {
-        SwitchKind::Kernel
+    fn new_root_needs(&self) -> Vec<PathBuf> {
+        // The kernel mounts devfs on the new root's /dev.
+        vec![PathBuf::from("/dev")]
     }
 
     fn default_init_path(&self) -> String {
@@ -487,11 +495,7 @@ impl Kernel for FreeBsdKernel {
         nmount::remount_ro(&mut Sys, dir)
     }
 
-    fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        reboot_with(rb_flags(how) | libc::RB_NOSYNC)
-    }
-
-    fn switch_root(&mut self, _mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+    fn switch_root(&mut self, _target: &MountSpec, _at: &Path) -> Result<Vec<String>, KernelError> {
         // SAFETY: reboot(2) takes flags only; with RB_REROOT it returns on success.
         let rc = unsafe { libc::reboot(RB_REROOT) };
         Errno::result(rc)

@@ -22,7 +22,7 @@ use nix::sys::stat::Mode;
 
 use super::linux_switch;
 use super::unix::{self, RealKernel};
-use super::{Kernel, KernelError, MountSpec, Pid, ProcInfo, RebootHow, SwitchKind};
+use super::{Flush, Kernel, KernelError, MountSpec, Pid, Posix, ProcInfo, RebootHow};
 use crate::config::{self, Paths};
 
 /// What only the Linux kernel keeps: where the runtime kenv store is.
@@ -112,7 +112,11 @@ impl Kernel for LinuxKernel {
         Ok(())
     }
 
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError> {
+        // Linux's reboot(2) writes nothing back itself.
+        if flush == Flush::Sync {
+            self.sync();
+        }
         let mode = match how {
             RebootHow::Reboot | RebootHow::PowerCycle => RebootMode::RB_AUTOBOOT,
             RebootHow::Halt => RebootMode::RB_HALT_SYSTEM,
@@ -176,8 +180,8 @@ impl Kernel for LinuxKernel {
         }
     }
 
-    fn switch_kind(&self) -> SwitchKind {
-        SwitchKind::User
+    fn new_root_needs(&self) -> Vec<PathBuf> {
+        linux_switch::NEEDS.iter().map(PathBuf::from).collect()
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {
@@ -241,11 +245,10 @@ impl Kernel for LinuxKernel {
             .map_err(|e| KernelError::new("remount read-only", Some(dir), e))
     }
 
-    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
-        match mounted {
-            Some(new) => linux_switch::switch_root(new),
-            None => Err(KernelError::new("switch_root", None, Errno::EINVAL)),
-        }
+    fn switch_root(&mut self, target: &MountSpec, at: &Path) -> Result<Vec<String>, KernelError> {
+        // No kernel call mounts a new root for PID 1 here: it mounts the target itself.
+        self.mount(target, at)?;
+        linux_switch::switch_root(at)
     }
 }
 

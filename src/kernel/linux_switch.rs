@@ -28,6 +28,10 @@ use super::KernelError;
 /// API filesystems that move into the new root, in this order.
 const CARRIED: [&str; 4] = ["/proc", "/sys", "/run", "/dev"];
 
+/// What the new root must have: /dev, to carry devtmpfs (and the staging area) into, and
+/// /proc, because /dev moves last, through `/proc/self/fd` of the /proc moved before it.
+pub const NEEDS: [&str; 2] = ["/dev", "/proc"];
+
 /// Where an initramfs parks the new root while it empties itself.
 const PARKED: &str = "/.reinit-newroot";
 

@@ -259,6 +259,18 @@ pub enum RebootHow {
     PowerOff,
 }
 
+/// What [`Kernel::reboot`] writes before the system goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// sync(2) first, so that what /etc/rc.final and the last log lines wrote reaches the
+    /// disks (Linux's reboot(2) does not sync by itself).
+    Sync,
+    /// Nothing: PID 1 has synced and unmounted or remounted read-only whatever it could
+    /// itself, and a filesystem whose block daemon is gone must not be written again
+    /// (FreeBSD adds RB_NOSYNC).
+    Nothing,
+}
+
 impl fmt::Display for RebootHow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -294,17 +306,6 @@ pub struct ProcInfo {
     pub program: Option<String>,
     /// Its real user id in PID 1's user namespace; `None` when it cannot be read.
     pub uid: Option<u32>,
-}
-
-/// How the root filesystem is switched in reroot phase two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SwitchKind {
-    /// The kernel does it (FreeBSD `reboot(RB_REROOT)`): it unmounts everything except devfs
-    /// and the staging tmpfs and mounts `vfs.root.mountfrom` itself.
-    Kernel,
-    /// PID 1 does it (Linux): it mounts the new root itself, then
-    /// [`Kernel::switch_root`] moves /dev, /proc, /sys, /run into it and makes it `/`.
-    User,
 }
 
 /// A filesystem to mount: what `mount -t FSTYPE -o OPTIONS DEVICE DIR` takes.
@@ -443,9 +444,9 @@ pub trait Kernel: Posix {
     /// Revoke all access to a terminal (FreeBSD revoke(2); Linux TIOCVHANGUP).
     fn revoke(&mut self, path: &Path) -> Result<(), KernelError>;
 
-    /// reboot(2). A real kernel does not return on success; `Ok` means the system is going
-    /// down and PID 1 must only wait.
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError>;
+    /// reboot(2), after what `flush` says. A real kernel does not return on success; `Ok`
+    /// means the system is going down and PID 1 must only wait.
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError>;
 
     /// Whether `path` is a reinit (it carries reinit's hand-off note), which may be exec'd
     /// with [`Posix::exec_holding_signals`]: it installs its handlers before it unblocks
@@ -492,8 +493,10 @@ pub trait Kernel: Posix {
         crate::newroot::DEFAULT_INIT_PATH.to_owned()
     }
 
-    /// Who switches the root in reroot phase two.
-    fn switch_kind(&self) -> SwitchKind;
+    /// The directories a new root must have for [`Kernel::switch_root`] to work, checked in
+    /// phase one before anything is stopped: /dev everywhere; Linux also /proc (see
+    /// [`Kernel::switch_root`]).
+    fn new_root_needs(&self) -> Vec<PathBuf>;
 
     /// Whether `dir` is the root of a mounted filesystem.
     fn is_mount_point(&self, dir: &Path) -> bool;
@@ -531,16 +534,16 @@ pub trait Kernel: Posix {
     /// Remount the filesystem at `dir` read-only (flushing it).
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError>;
 
-    /// reboot(2) after PID 1 has synced and unmounted or remounted everything itself (FreeBSD
-    /// adds RB_NOSYNC so that the kernel does not write to a root whose daemon is gone).
-    fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        self.reboot(how)
-    }
-
-    /// Reroot phase two's switch. [`SwitchKind::Kernel`]: `reboot(RB_REROOT)`, `mounted` is
-    /// `None`. [`SwitchKind::User`]: `mounted` is where PID 1 mounted the new root; /dev
-    /// (with the staging area inside), /proc, /sys and /run move into it and it becomes `/`;
-    /// the old root is unmounted. Returns warnings worth a loud log line (e.g. an old root
-    /// that had to be detached because a process still held it).
-    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError>;
+    /// Reroot phase two's switch: make `target` the root filesystem, `at` being where it is
+    /// mounted on the way (inside the staging area). Returns warnings worth a loud log line
+    /// (e.g. an old root that had to be detached because a process still held it).
+    ///
+    /// FreeBSD: `reboot(RB_REROOT)`. The kernel unmounts every filesystem but devfs and the
+    /// staging tmpfs and mounts the new root itself, from `vfs.root.mountfrom`: the list
+    /// phase one probed `target` from. `target` and `at` are not used.
+    ///
+    /// Linux: PID 1 mounts `target` on `at`; /proc, /sys and /run move into it, it becomes
+    /// `/`, and /dev (with the staging area inside) follows through /proc/self/fd; the old
+    /// root is unmounted.
+    fn switch_root(&mut self, target: &MountSpec, at: &Path) -> Result<Vec<String>, KernelError>;
 }
