@@ -3,7 +3,8 @@
 //!
 //! Everything above this trait (the state machine, the shutdown sequence, getty supervision) is
 //! written against [`Kernel`] and is therefore the same code on FreeBSD and Linux, and can be
-//! driven step by step in unit tests by [`fake::FakeKernel`], which records one ordered call log.
+//! driven step by step in unit tests by `fake::FakeKernel`, which records one ordered call log
+//! (compiled for unit tests only).
 //!
 //! [`Kernel`] extends [`Posix`], the half every Unix shares (children, signals, exec, the
 //! clock): the real kernels have one implementation of it, [`unix::RealKernel`], and add only
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod errno;
+#[cfg(test)]
 pub mod fake;
 #[cfg(target_os = "freebsd")]
 pub mod freebsd;
@@ -202,7 +204,7 @@ pub enum Reaped {
     NoChildren,
 }
 
-/// What woke [`Kernel::wait`].
+/// What woke [`Posix::wait`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wake {
     /// These signals arrived (each at least once, in no particular order).
@@ -226,7 +228,7 @@ pub enum Stdio {
 }
 
 /// Everything needed to start one child. Every child of PID 1 is started from one of these by
-/// [`Kernel::spawn`], which applies the one child-setup routine: empty signal mask, default
+/// [`Posix::spawn`], which applies the one child-setup routine: empty signal mask, default
 /// dispositions (SIGPIPE included; a script ignores SIGHUP and SIGTSTP), new session, the
 /// requested stdio, no descriptor above 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
