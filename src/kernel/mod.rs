@@ -261,6 +261,17 @@ pub enum RebootHow {
     PowerOff,
 }
 
+impl fmt::Display for RebootHow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RebootHow::Reboot => "reboot",
+            RebootHow::PowerCycle => "power-cycle",
+            RebootHow::Halt => "halt",
+            RebootHow::PowerOff => "power-off",
+        })
+    }
+}
+
 /// What [`Kernel::reboot`] writes before the system goes down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flush {
@@ -271,17 +282,6 @@ pub enum Flush {
     /// itself, and a filesystem whose block daemon is gone must not be written again
     /// (FreeBSD adds RB_NOSYNC).
     Nothing,
-}
-
-impl fmt::Display for RebootHow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RebootHow::Reboot => "reboot",
-            RebootHow::PowerCycle => "power-cycle",
-            RebootHow::Halt => "halt",
-            RebootHow::PowerOff => "power-off",
-        })
-    }
 }
 
 /// A process the kernel reports as running (for "would not die" reports, and to tell the
