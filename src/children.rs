@@ -129,7 +129,7 @@ impl Children {
 mod tests {
     use super::*;
     use crate::kernel::fake::{Call, FakeKernel};
-    use crate::kernel::{SpawnSpec, Stdio};
+    use crate::kernel::{Posix, SpawnSpec, Stdio};
 
     fn spec() -> SpawnSpec {
         SpawnSpec {

@@ -282,10 +282,17 @@ mod tests {
         // The terminal goes away: every descriptor of it now fails (EIO); the console path
         // names a new terminal.
         drop(pty.master);
-        assert_eq!(
-            nix::unistd::write(&pty.slave, b"x"),
-            Err(nix::errno::Errno::EIO)
-        );
+        // (The kernel hangs the slave up asynchronously: a full line answers EAGAIN until
+        // then.)
+        let mut answer = nix::unistd::write(&pty.slave, b"x");
+        for _ in 0..200 {
+            if answer != Err(nix::errno::Errno::EAGAIN) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            answer = nix::unistd::write(&pty.slave, b"x");
+        }
+        assert_eq!(answer, Err(nix::errno::Errno::EIO));
         let next = nix::pty::openpty(None, None).unwrap();
         let next_tty = nix::unistd::ttyname(&next.slave).unwrap();
         std::fs::remove_file(&console).unwrap();

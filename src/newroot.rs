@@ -91,7 +91,7 @@ pub fn parse_init_path(value: &str) -> (Vec<PathBuf>, Vec<String>) {
 pub enum PathError {
     /// It cannot be inspected (or does not exist).
     #[error("{0}: {1}")]
-    Stat(PathBuf, nix::errno::Errno),
+    Stat(PathBuf, crate::kernel::Errno),
     /// A component is a symbolic link.
     #[error("{0}: a symbolic link")]
     Symlink(PathBuf),
@@ -186,12 +186,8 @@ pub fn host_lstat(path: &Path) -> std::io::Result<Meta> {
 }
 
 fn lstat(fs: &dyn Lstat, path: &Path) -> Result<Meta, PathError> {
-    fs.lstat(path).map_err(|e| {
-        PathError::Stat(
-            path.to_path_buf(),
-            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })
+    fs.lstat(path)
+        .map_err(|e| PathError::Stat(path.to_path_buf(), (&e).into()))
 }
 
 /// Whether only root can change what the absolute `path` names: no component is a symbolic

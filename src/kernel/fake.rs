@@ -3,7 +3,7 @@
 //! It records every call, in order, as one typed [`Call`] log that a test can assert whole, and
 //! it plays back [`Event`]s (signals, child exits, passing time) that the test queues. Children
 //! do not run: `spawn` hands out pids from 100 upwards and records the spec. When the event queue
-//! is empty, [`Kernel::wait`] answers [`Wake::Exhausted`] so that the state machine stops.
+//! is empty, [`Posix::wait`] answers [`Wake::Exhausted`] so that the state machine stops.
 //!
 //! Failures are injected per call kind ([`FakeKernel::fail`]) and a panic can be injected into
 //! the n-th spawn ([`FakeKernel::panic_on_spawn`]) to prove that a panicking state lands in
@@ -13,12 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
-
 use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
-    ChildStatus, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped,
-    RebootHow, Sig, SpawnSpec, Stdio, SwitchKind, Wake,
+    ChildStatus, Errno, Flush, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, Posix,
+    ProcInfo, Reaped, RebootHow, Sig, SpawnSpec, Stdio, Wake,
 };
 
 /// One recorded call.
@@ -28,23 +26,23 @@ pub enum Call {
     Start,
     /// [`Kernel::early_mounts`].
     EarlyMounts,
-    /// [`Kernel::spawn`], with the pid handed out (0 if it failed).
+    /// [`Posix::spawn`], with the pid handed out (0 if it failed).
     Spawn(SpawnSpec, Pid),
-    /// [`Kernel::kill`].
+    /// [`Posix::kill`].
     Kill(KillTarget, KillSig),
-    /// [`Kernel::sync`].
+    /// [`Posix::sync`].
     Sync,
     /// [`Kernel::revoke`].
     Revoke(PathBuf),
-    /// [`Kernel::reboot`].
-    Reboot(RebootHow),
-    /// [`Kernel::exec`].
+    /// [`Kernel::reboot`], with what it writes first.
+    Reboot(RebootHow, Flush),
+    /// [`Posix::exec`].
     Exec(PathBuf, Vec<String>),
-    /// [`Kernel::chroot`].
+    /// [`Posix::chroot`].
     Chroot(PathBuf),
     /// [`Kernel::raise_securelevel`].
     RaiseSecurelevel,
-    /// [`Kernel::wait`] with its timeout (waits are recorded so tests can see bounded waits).
+    /// [`Posix::wait`] with its timeout (waits are recorded so tests can see bounded waits).
     Wait(Option<Duration>),
     /// [`Kernel::mount_tmpfs`].
     MountTmpfs(PathBuf),
@@ -52,14 +50,25 @@ pub enum Call {
     Mount(MountSpec, PathBuf),
     /// [`Kernel::unmount`], with `force`.
     Unmount(PathBuf, bool),
-    /// [`Kernel::create_file`]: the path, the number of bytes, the mode.
+    /// [`Posix::create_file`]: the path, the number of bytes, the mode.
     CreateFile(PathBuf, usize, u32),
-    /// [`Kernel::switch_root`].
-    SwitchRoot(Option<PathBuf>),
+    /// [`Kernel::switch_root`]: the target and where it is mounted on the way.
+    SwitchRoot(MountSpec, PathBuf),
     /// [`Kernel::remount_ro`].
     RemountRo(PathBuf),
-    /// [`Kernel::lock_memory`].
+    /// [`Posix::lock_memory`].
     LockMemory,
+}
+
+/// Which kernel the fake plays, named for who switches the root in reroot phase two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SwitchKind {
+    /// FreeBSD: the kernel (`reboot(RB_REROOT)`); nmount(2) and statfs(2) as FreeBSD
+    /// answers them; the console revoked when its session leader exits.
+    #[default]
+    Kernel,
+    /// Linux: PID 1 mounts the new root and moves into it.
+    User,
 }
 
 /// The kinds of calls that can be made to fail.
@@ -146,7 +155,7 @@ pub struct FakeKernel {
     nmounts: Vec<(Vec<Opt>, nmount::Flags, Result<(), Errno>)>,
     /// What a device holds: its mount appears as a symlink to this directory.
     devices: HashMap<String, PathBuf>,
-    switch_kind: Option<SwitchKind>,
+    switch_kind: SwitchKind,
     self_exe: Option<PathBuf>,
     libraries: Option<(PathBuf, Vec<PathBuf>)>,
     exec_envs: Vec<Vec<(String, String)>>,
@@ -318,9 +327,9 @@ impl FakeKernel {
         self.mounted.clone()
     }
 
-    /// Who switches the root (default: the kernel, as FreeBSD).
+    /// Which kernel to play (default: FreeBSD's, which switches the root itself).
     pub fn set_switch_kind(&mut self, kind: SwitchKind) -> &mut Self {
-        self.switch_kind = Some(kind);
+        self.switch_kind = kind;
         self
     }
 
@@ -364,7 +373,7 @@ impl FakeKernel {
 
     /// Whether this fake behaves as FreeBSD (the kernel switches the root) rather than Linux.
     fn freebsd(&self) -> bool {
-        self.switch_kind() == SwitchKind::Kernel
+        self.switch_kind == SwitchKind::Kernel
     }
 
     /// Let a pty behind the symbolic link `link` stand for the console, and revoke it the
@@ -519,20 +528,7 @@ impl FakeKernel {
     }
 }
 
-impl Kernel for FakeKernel {
-    fn start(&mut self) -> Result<(), KernelError> {
-        self.calls.push(Call::Start);
-        match self.injected(CallKind::Start) {
-            Some(e) => Err(KernelError::new("setsid", None, e)),
-            None => Ok(()),
-        }
-    }
-
-    fn early_mounts(&mut self) -> Vec<KernelError> {
-        self.calls.push(Call::EarlyMounts);
-        Vec::new()
-    }
-
+impl Posix for FakeKernel {
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
         let n = self.spawn_count;
         self.spawn_count += 1;
@@ -644,22 +640,6 @@ impl Kernel for FakeKernel {
         self.calls.push(Call::Sync);
     }
 
-    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
-        self.calls.push(Call::Revoke(path.to_path_buf()));
-        match self.injected(CallKind::Revoke) {
-            Some(e) => Err(KernelError::new("revoke", Some(path), e)),
-            None => Ok(()),
-        }
-    }
-
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        self.calls.push(Call::Reboot(how));
-        match self.injected(CallKind::Reboot) {
-            Some(e) => Err(KernelError::new("reboot", None, e)),
-            None => Ok(()),
-        }
-    }
-
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
         self.calls
             .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
@@ -698,6 +678,58 @@ impl Kernel for FakeKernel {
         }
     }
 
+    fn tty_exists(&self, path: &Path) -> bool {
+        !self.missing_ttys.contains(path)
+    }
+
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+        self.calls
+            .push(Call::CreateFile(path.to_path_buf(), data.len(), mode));
+        self.result(CallKind::CreateFile, "open", path)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, data))
+            .map_err(|e| KernelError::io("open", path, &e))
+    }
+
+    fn lock_memory(&mut self) -> Result<(), KernelError> {
+        self.calls.push(Call::LockMemory);
+        Ok(())
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn start(&mut self) -> Result<(), KernelError> {
+        self.calls.push(Call::Start);
+        match self.injected(CallKind::Start) {
+            Some(e) => Err(KernelError::new("setsid", None, e)),
+            None => Ok(()),
+        }
+    }
+
+    fn early_mounts(&mut self) -> Vec<KernelError> {
+        self.calls.push(Call::EarlyMounts);
+        Vec::new()
+    }
+
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
+        self.calls.push(Call::Revoke(path.to_path_buf()));
+        match self.injected(CallKind::Revoke) {
+            Some(e) => Err(KernelError::new("revoke", Some(path), e)),
+            None => Ok(()),
+        }
+    }
+
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError> {
+        self.calls.push(Call::Reboot(how, flush));
+        match self.injected(CallKind::Reboot) {
+            Some(e) => Err(KernelError::new("reboot", None, e)),
+            None => Ok(()),
+        }
+    }
+
     fn kenv(&self, name: &str) -> Option<String> {
         let written = self
             .kenv_file
@@ -719,10 +751,6 @@ impl Kernel for FakeKernel {
 
     fn console_names(&self) -> Vec<String> {
         self.consoles.clone()
-    }
-
-    fn tty_exists(&self, path: &Path) -> bool {
-        !self.missing_ttys.contains(path)
     }
 
     fn raise_securelevel(&mut self) {
@@ -788,8 +816,13 @@ impl Kernel for FakeKernel {
             .unwrap_or_else(|| (PathBuf::from("/"), crate::carry::system_dirs()))
     }
 
-    fn switch_kind(&self) -> SwitchKind {
-        self.switch_kind.unwrap_or(SwitchKind::Kernel)
+    fn new_root_needs(&self) -> Vec<PathBuf> {
+        let needs: &[&str] = if self.freebsd() {
+            &["/dev"]
+        } else {
+            &["/dev", "/proc"]
+        };
+        needs.iter().map(PathBuf::from).collect()
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {
@@ -806,7 +839,7 @@ impl Kernel for FakeKernel {
         if self.freebsd() {
             return nmount::mount_tmpfs(self, dir);
         }
-        std::fs::create_dir_all(dir).map_err(|e| io_error("mkdir", dir, &e))?;
+        std::fs::create_dir_all(dir).map_err(|e| KernelError::io("mkdir", dir, &e))?;
         self.mounted.push(dir.to_path_buf());
         self.fs_info
             .insert(dir.to_path_buf(), ("tmpfs".to_owned(), false));
@@ -833,18 +866,7 @@ impl Kernel for FakeKernel {
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         self.calls
             .push(Call::Mount(spec.clone(), dir.to_path_buf()));
-        self.result(CallKind::Mount, "mount", dir)?;
-        if self.freebsd() {
-            return nmount::mount(self, spec, dir);
-        }
-        // Linux's mount(2) needs the mount point too; the Linux kernel creates it first.
-        if !dir.is_dir() {
-            std::fs::create_dir(dir).map_err(|e| io_error("mkdir", dir, &e))?;
-        }
-        self.attach(&spec.device, dir)
-            .map_err(|e| KernelError::new("mount", Some(dir), e))?;
-        self.mounted.push(dir.to_path_buf());
-        Ok(())
+        self.mount_unrecorded(spec, dir)
     }
 
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError> {
@@ -861,18 +883,6 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-        self.calls
-            .push(Call::CreateFile(path.to_path_buf(), data.len(), mode));
-        self.result(CallKind::CreateFile, "open", path)?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, data))
-            .map_err(|e| io_error("open", path, &e))
-    }
-
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
         Ok(self.mounted.clone())
     }
@@ -886,16 +896,14 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
-    fn lock_memory(&mut self) -> Result<(), KernelError> {
-        self.calls.push(Call::LockMemory);
-        Ok(())
-    }
-
-    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+    fn switch_root(&mut self, target: &MountSpec, at: &Path) -> Result<Vec<String>, KernelError> {
         self.calls
-            .push(Call::SwitchRoot(mounted.map(Path::to_path_buf)));
-        let what = mounted.unwrap_or(Path::new("/"));
-        self.result(CallKind::SwitchRoot, "switch_root", what)?;
+            .push(Call::SwitchRoot(target.clone(), at.to_path_buf()));
+        if !self.freebsd() {
+            // Linux's switch mounts the target first (a failure there is a Mount failure).
+            self.mount_unrecorded(target, at)?;
+        }
+        self.result(CallKind::SwitchRoot, "switch_root", at)?;
         Ok(Vec::new())
     }
 }
@@ -937,12 +945,29 @@ impl Nmount for FakeKernel {
 }
 
 impl FakeKernel {
+    /// What [`Kernel::mount`] does, without its entry in the call log (also the first step
+    /// of the Linux personality's [`Kernel::switch_root`]).
+    fn mount_unrecorded(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
+        self.result(CallKind::Mount, "mount", dir)?;
+        if self.freebsd() {
+            return nmount::mount(self, spec, dir);
+        }
+        // Linux's mount(2) needs the mount point too; the Linux kernel creates it first.
+        if !dir.is_dir() {
+            std::fs::create_dir(dir).map_err(|e| KernelError::io("mkdir", dir, &e))?;
+        }
+        self.attach(&spec.device, dir)
+            .map_err(|e| KernelError::new("mount", Some(dir), e))?;
+        self.mounted.push(dir.to_path_buf());
+        Ok(())
+    }
+
     /// Mount `device` on the directory `dir`: the mount shows the device's contents, through
     /// a symlink that replaces the directory.
     fn attach(&self, device: &str, dir: &Path) -> Result<(), Errno> {
         let contents = self.devices.get(device).ok_or(Errno::ENXIO)?;
-        std::fs::remove_dir(dir).map_err(|e| errno_of(&e))?;
-        std::os::unix::fs::symlink(contents, dir).map_err(|e| errno_of(&e))
+        std::fs::remove_dir(dir).map_err(|e| Errno::from(&e))?;
+        std::os::unix::fs::symlink(contents, dir).map_err(|e| Errno::from(&e))
     }
 
     /// The console's session leader exited: FreeBSD revokes the console.
@@ -1008,16 +1033,4 @@ impl FakeKernel {
         self.fs_info.insert(dir, (fstype, flags.read_only));
         Ok(())
     }
-}
-
-fn errno_of(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn io_error(call: &'static str, path: &Path, e: &std::io::Error) -> KernelError {
-    KernelError::new(
-        call,
-        Some(path),
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    )
 }

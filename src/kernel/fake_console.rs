@@ -22,6 +22,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 pub struct PtyConsole {
     link: PathBuf,
     reader: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// The fake's own descriptor of the current terminal: it tells when a revoke is done.
+    probe: Option<OwnedFd>,
     seen: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -31,6 +33,7 @@ impl PtyConsole {
         let mut c = PtyConsole {
             link: link.to_path_buf(),
             reader: None,
+            probe: None,
             seen: Arc::new(Mutex::new(Vec::new())),
         };
         c.attach()?;
@@ -66,11 +69,23 @@ impl PtyConsole {
         self.attach()
     }
 
-    /// Stop the reader: it drains the master and closes it.
+    /// Stop the reader: it drains the master and closes it. The kernel hangs the terminal
+    /// up asynchronously; this returns once it has (a write fails), as FreeBSD's revoke(2)
+    /// returns with every descriptor dead.
     fn detach(&mut self) {
         if let Some((stop, thread)) = self.reader.take() {
             stop.store(true, Ordering::SeqCst);
             let _ = thread.join();
+        }
+        if let Some(probe) = self.probe.take() {
+            let end = std::time::Instant::now() + Duration::from_secs(2);
+            while matches!(
+                nix::unistd::write(&probe, b"\0"),
+                Ok(_) | Err(nix::errno::Errno::EAGAIN)
+            ) && std::time::Instant::now() < end
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
     }
 
@@ -82,8 +97,12 @@ impl PtyConsole {
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&tty, &tmp)?;
         std::fs::rename(&tmp, &self.link)?;
-        // The slave stays open only in those who open the link.
-        drop(pty.slave);
+        nix::fcntl::fcntl(
+            &pty.slave,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .map_err(io::Error::from)?;
+        self.probe = Some(pty.slave);
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::clone(&self.seen);
         let flag = Arc::clone(&stop);

@@ -15,11 +15,8 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, Nmount};
 
 use super::nmount::{self, FsInfo, Opt};
-use super::unix::{self, Clock, SignalWaiter};
-use super::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow, Sig,
-    SpawnSpec, SwitchKind, Wake,
-};
+use super::unix::{self, RealKernel};
+use super::{Flush, Kernel, KernelError, MountSpec, Pid, Posix, ProcInfo, RebootHow};
 use crate::config::{self, Paths};
 
 extern "C" {
@@ -35,23 +32,16 @@ const RB_REROOT: c_int = 0x0020_0000;
 /// `SZOMB` (sys/proc.h): a zombie.
 const SZOMB: c_char = 5;
 
+/// What only the FreeBSD kernel keeps: nothing (kenv and sysctl are asked every time).
+pub struct FreeBsd;
+
 /// The real FreeBSD kernel.
-pub struct FreeBsdKernel {
-    signals: SignalWaiter,
-    clock: Clock,
-    console: PathBuf,
-    init_log: PathBuf,
-}
+pub type FreeBsdKernel = RealKernel<FreeBsd>;
 
 impl FreeBsdKernel {
     /// Install signal handling and remember the paths used.
     pub fn new(paths: &Paths) -> std::io::Result<Self> {
-        Ok(FreeBsdKernel {
-            signals: SignalWaiter::new()?,
-            clock: Clock::new(),
-            console: paths.console.clone(),
-            init_log: paths.init_log.clone(),
-        })
+        RealKernel::with_platform(paths, FreeBsd)
     }
 }
 
@@ -262,8 +252,8 @@ impl nmount::Nmount for Sys {
         &mut self,
         opts: &[Opt],
         flags: nmount::Flags,
-    ) -> Result<(), (Errno, Option<String>)> {
-        let c = |s: &str| CString::new(s).map_err(|_| (Errno::EINVAL, None));
+    ) -> Result<(), (super::Errno, Option<String>)> {
+        let c = |s: &str| CString::new(s).map_err(|_| (super::Errno::EINVAL, None));
         let mut owned: Vec<(CString, Option<CString>)> = Vec::with_capacity(opts.len());
         for (k, v) in opts {
             owned.push((c(k)?, v.as_deref().map(c).transpose()?));
@@ -283,11 +273,12 @@ impl nmount::Nmount for Sys {
             f |= MntFlags::MNT_UPDATE;
         }
         n.nmount(f)
-            .map_err(|e| (e.error(), e.errmsg().map(str::to_owned)))
+            .map_err(|e| (e.error().into(), e.errmsg().map(str::to_owned)))
     }
 
-    fn statfs(&self, path: &Path) -> Result<FsInfo, Errno> {
-        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    fn statfs(&self, path: &Path) -> Result<FsInfo, super::Errno> {
+        let c =
+            CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| super::Errno::EINVAL)?;
         // SAFETY: statfs is plain data; zeroed is a valid value.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: `c` is NUL-terminated; `st` is writable.
@@ -341,30 +332,6 @@ impl Kernel for FreeBsdKernel {
         }
     }
 
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
-        unix::spawn(spec, &self.console, &self.init_log)
-    }
-
-    fn reap(&mut self) -> Reaped {
-        unix::reap()
-    }
-
-    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
-        unix::kill(target, sig)
-    }
-
-    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
-        self.signals.wait(timeout)
-    }
-
-    fn now(&self) -> Duration {
-        self.clock.now()
-    }
-
-    fn sync(&mut self) {
-        nix::unistd::sync();
-    }
-
     fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
         let c = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| KernelError::new("revoke", Some(path), Errno::EINVAL))?;
@@ -375,26 +342,15 @@ impl Kernel for FreeBsdKernel {
             .map_err(|e| KernelError::new("revoke", Some(path), e))
     }
 
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        reboot_with(rb_flags(how))
-    }
-
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
-        unix::exec(path, argv, env)
-    }
-
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError {
-        unix::exec_holding_signals(path, argv, env, carry)
-    }
-
-    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
-        unix::chroot(path)
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError> {
+        match flush {
+            // reboot(2) without RB_NOSYNC syncs again itself.
+            Flush::Sync => {
+                self.sync();
+                reboot_with(rb_flags(how))
+            }
+            Flush::Nothing => reboot_with(rb_flags(how) | libc::RB_NOSYNC),
+        }
     }
 
     fn kenv(&self, name: &str) -> Option<String> {
@@ -411,10 +367,6 @@ impl Kernel for FreeBsdKernel {
         sysctl_string(c"kern.console")
             .map(|v| config::parse_kern_console(&v))
             .unwrap_or_default()
-    }
-
-    fn tty_exists(&self, path: &Path) -> bool {
-        unix::exists(path)
     }
 
     fn raise_securelevel(&mut self) {
@@ -482,8 +434,9 @@ impl Kernel for FreeBsdKernel {
         unix::exe_or_default(proc_path(-1))
     }
 
-    fn switch_kind(&self) -> SwitchKind {
-        SwitchKind::Kernel
+    fn new_root_needs(&self) -> Vec<PathBuf> {
+        // The kernel mounts devfs on the new root's /dev.
+        vec![PathBuf::from("/dev")]
     }
 
     fn default_init_path(&self) -> String {
@@ -503,15 +456,6 @@ impl Kernel for FreeBsdKernel {
         nmount::mount_tmpfs(&mut Sys, dir)
     }
 
-    fn mount_bounded(
-        &mut self,
-        spec: &MountSpec,
-        dir: &Path,
-        limit: Duration,
-    ) -> Result<(), KernelError> {
-        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
-    }
-
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
         nmount::mount(&mut Sys, spec, dir)
     }
@@ -523,10 +467,6 @@ impl Kernel for FreeBsdKernel {
             MntFlags::empty()
         };
         nix::mount::unmount(dir, flags).map_err(|e| KernelError::new("unmount", Some(dir), e))
-    }
-
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-        unix::create_file(path, data, mode)
     }
 
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
@@ -555,15 +495,7 @@ impl Kernel for FreeBsdKernel {
         nmount::remount_ro(&mut Sys, dir)
     }
 
-    fn lock_memory(&mut self) -> Result<(), KernelError> {
-        unix::lock_memory()
-    }
-
-    fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        reboot_with(rb_flags(how) | libc::RB_NOSYNC)
-    }
-
-    fn switch_root(&mut self, _mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
+    fn switch_root(&mut self, _target: &MountSpec, _at: &Path) -> Result<Vec<String>, KernelError> {
         // SAFETY: reboot(2) takes flags only; with RB_REROOT it returns on success.
         let rc = unsafe { libc::reboot(RB_REROOT) };
         Errno::result(rc)

@@ -21,32 +21,25 @@ use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::stat::Mode;
 
 use super::linux_switch;
-use super::unix::{self, Clock, SignalWaiter};
-use super::{
-    Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, ProcInfo, Reaped, RebootHow, Sig,
-    SpawnSpec, SwitchKind, Wake,
-};
+use super::unix::{self, RealKernel};
+use super::{Flush, Kernel, KernelError, MountSpec, Pid, Posix, ProcInfo, RebootHow};
 use crate::config::{self, Paths};
 
-/// The real Linux kernel.
-pub struct LinuxKernel {
-    signals: SignalWaiter,
-    clock: Clock,
-    console: PathBuf,
-    init_log: PathBuf,
+/// What only the Linux kernel keeps: where the runtime kenv store is.
+pub struct Linux {
     kenv_store: PathBuf,
 }
 
+/// The real Linux kernel.
+pub type LinuxKernel = RealKernel<Linux>;
+
 impl LinuxKernel {
-    /// Install signal handling (see [`SignalWaiter::new`]) and remember the paths used.
+    /// Install signal handling (see [`unix::SignalWaiter::new`]) and remember the paths used.
     pub fn new(paths: &Paths) -> std::io::Result<Self> {
-        Ok(LinuxKernel {
-            signals: SignalWaiter::new()?,
-            clock: Clock::new(),
-            console: paths.console.clone(),
-            init_log: paths.init_log.clone(),
+        let linux = Linux {
             kenv_store: paths.kenv_store.clone(),
-        })
+        };
+        RealKernel::with_platform(paths, linux)
     }
 }
 
@@ -103,30 +96,6 @@ impl Kernel for LinuxKernel {
         errors
     }
 
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
-        unix::spawn(spec, &self.console, &self.init_log)
-    }
-
-    fn reap(&mut self) -> Reaped {
-        unix::reap()
-    }
-
-    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
-        unix::kill(target, sig)
-    }
-
-    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
-        self.signals.wait(timeout)
-    }
-
-    fn now(&self) -> Duration {
-        self.clock.now()
-    }
-
-    fn sync(&mut self) {
-        nix::unistd::sync();
-    }
-
     fn revoke(&mut self, path: &Path) -> Result<(), KernelError> {
         let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
         let fd = open(path, flags, Mode::empty())
@@ -143,7 +112,11 @@ impl Kernel for LinuxKernel {
         Ok(())
     }
 
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError> {
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError> {
+        // Linux's reboot(2) writes nothing back itself.
+        if flush == Flush::Sync {
+            self.sync();
+        }
         let mode = match how {
             RebootHow::Reboot | RebootHow::PowerCycle => RebootMode::RB_AUTOBOOT,
             RebootHow::Halt => RebootMode::RB_HALT_SYSTEM,
@@ -155,26 +128,8 @@ impl Kernel for LinuxKernel {
         }
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
-        unix::exec(path, argv, env)
-    }
-
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError {
-        unix::exec_holding_signals(path, argv, env, carry)
-    }
-
-    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
-        unix::chroot(path)
-    }
-
     fn kenv(&self, name: &str) -> Option<String> {
-        kenv_lookup(&self.kenv_store, name)
+        kenv_lookup(&self.platform.kenv_store, name)
     }
 
     fn shutdown_timeout(&self) -> Option<Duration> {
@@ -190,19 +145,14 @@ impl Kernel for LinuxKernel {
             .unwrap_or_default()
     }
 
-    fn tty_exists(&self, path: &Path) -> bool {
-        unix::exists(path)
-    }
-
     fn raise_securelevel(&mut self) {}
 
     fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
         let dir = fs::read_dir("/proc")
-            .map_err(|e| KernelError::new("readdir", Some(Path::new("/proc")), io_errno(&e)))?;
+            .map_err(|e| KernelError::io("readdir", Path::new("/proc"), &e))?;
         let mut out = Vec::new();
         for entry in dir {
-            let entry = entry
-                .map_err(|e| KernelError::new("readdir", Some(Path::new("/proc")), io_errno(&e)))?;
+            let entry = entry.map_err(|e| KernelError::io("readdir", Path::new("/proc"), &e))?;
             let Some(pid) = entry
                 .file_name()
                 .to_str()
@@ -230,8 +180,8 @@ impl Kernel for LinuxKernel {
         }
     }
 
-    fn switch_kind(&self) -> SwitchKind {
-        SwitchKind::User
+    fn new_root_needs(&self) -> Vec<PathBuf> {
+        linux_switch::NEEDS.iter().map(PathBuf::from).collect()
     }
 
     fn is_mount_point(&self, dir: &Path) -> bool {
@@ -257,15 +207,6 @@ impl Kernel for LinuxKernel {
             Some("mode=0700"),
         )
         .map_err(|e| KernelError::new("mount tmpfs", Some(dir), e))
-    }
-
-    fn mount_bounded(
-        &mut self,
-        spec: &MountSpec,
-        dir: &Path,
-        limit: Duration,
-    ) -> Result<(), KernelError> {
-        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
     }
 
     fn mount(&mut self, spec: &MountSpec, dir: &Path) -> Result<(), KernelError> {
@@ -294,10 +235,6 @@ impl Kernel for LinuxKernel {
         nix::mount::umount2(dir, flags).map_err(|e| KernelError::new("umount", Some(dir), e))
     }
 
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-        unix::create_file(path, data, mode)
-    }
-
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
         linux_switch::mounts().map(|m| m.into_iter().map(|x| x.mount_point).collect())
     }
@@ -308,20 +245,11 @@ impl Kernel for LinuxKernel {
             .map_err(|e| KernelError::new("remount read-only", Some(dir), e))
     }
 
-    fn lock_memory(&mut self) -> Result<(), KernelError> {
-        unix::lock_memory()
+    fn switch_root(&mut self, target: &MountSpec, at: &Path) -> Result<Vec<String>, KernelError> {
+        // No kernel call mounts a new root for PID 1 here: it mounts the target itself.
+        self.mount(target, at)?;
+        linux_switch::switch_root(at)
     }
-
-    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError> {
-        match mounted {
-            Some(new) => linux_switch::switch_root(new),
-            None => Err(KernelError::new("switch_root", None, Errno::EINVAL)),
-        }
-    }
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// One process from /proc, `None` when it is gone, a kernel thread or a zombie. What cannot
@@ -403,13 +331,7 @@ fn mkdir_700(dir: &Path) -> Result<(), KernelError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| {
-            KernelError::new(
-                "mkdir",
-                Some(dir),
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            )
-        })
+        .map_err(|e| KernelError::io("mkdir", dir, &e))
 }
 
 /// The `Uid:` (real) of a `/proc/PID/status` text.

@@ -28,6 +28,10 @@ use super::KernelError;
 /// API filesystems that move into the new root, in this order.
 const CARRIED: [&str; 4] = ["/proc", "/sys", "/run", "/dev"];
 
+/// What the new root must have: /dev, to carry devtmpfs (and the staging area) into, and
+/// /proc, because /dev moves last, through `/proc/self/fd` of the /proc moved before it.
+pub const NEEDS: [&str; 2] = ["/dev", "/proc"];
+
 /// Where an initramfs parks the new root while it empties itself.
 const PARKED: &str = "/.reinit-newroot";
 
@@ -101,7 +105,7 @@ pub fn mounts() -> Result<Vec<MountInfo>, KernelError> {
     let p = Path::new("/proc/self/mountinfo");
     fs::read_to_string(p)
         .map(|t| parse_mountinfo(&t))
-        .map_err(|e| io_err("read", p, &e))
+        .map_err(|e| KernelError::io("read", p, &e))
 }
 
 /// Whether `dir` is a mount point now.
@@ -110,14 +114,6 @@ pub fn is_mount_point(dir: &Path) -> bool {
     mounts()
         .map(|m| m.iter().any(|x| x.mount_point == dir))
         .unwrap_or(false)
-}
-
-fn io_err(call: &'static str, p: &Path, e: &std::io::Error) -> KernelError {
-    KernelError::new(
-        call,
-        Some(p),
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    )
 }
 
 fn err<'a>(call: &'static str, p: &'a Path) -> impl Fn(Errno) -> KernelError + 'a {
@@ -297,7 +293,7 @@ fn move_root(new: &Path, carried: &[&Path], warnings: &mut Vec<String>) -> Resul
     let parked = Path::new(PARKED);
     if let Err(e) = fs::DirBuilder::new().mode(0o700).create(parked) {
         if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(io_err("mkdir", parked, &e));
+            return Err(KernelError::io("mkdir", parked, &e));
         }
     }
     move_mount(new, parked)?;
@@ -306,7 +302,7 @@ fn move_root(new: &Path, carried: &[&Path], warnings: &mut Vec<String>) -> Resul
     }
     nix::unistd::chdir(parked).map_err(err("chdir", parked))?;
     let root_dev = fs::symlink_metadata("/")
-        .map_err(|e| io_err("stat", Path::new("/"), &e))?
+        .map_err(|e| KernelError::io("stat", Path::new("/"), &e))?
         .dev();
     let failed = empty_dir(Path::new("/"), root_dev);
     if failed > 0 {

@@ -3,7 +3,12 @@
 //!
 //! Everything above this trait (the state machine, the shutdown sequence, getty supervision) is
 //! written against [`Kernel`] and is therefore the same code on FreeBSD and Linux, and can be
-//! driven step by step in unit tests by [`fake::FakeKernel`], which records one ordered call log.
+//! driven step by step in unit tests by `fake::FakeKernel`, which records one ordered call log
+//! (compiled for unit tests only).
+//!
+//! [`Kernel`] extends [`Posix`], the half every Unix shares (children, signals, exec, the
+//! clock): the real kernels have one implementation of it, [`unix::RealKernel`], and add only
+//! what differs (`linux.rs`, `freebsd.rs`).
 //!
 //! Plain files (`/etc/ttys`, `/etc/rc`, the password database) are read with `std::fs` through
 //! relocatable [`crate::config::Paths`], not through this trait: reading them changes nothing.
@@ -16,7 +21,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod errno;
+#[cfg(test)]
 pub mod fake;
+#[cfg(test)]
 pub mod fake_console;
 #[cfg(target_os = "freebsd")]
 pub mod freebsd;
@@ -25,8 +33,9 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod linux_switch;
 pub mod nmount;
-#[cfg(unix)]
 pub mod unix;
+
+pub use errno::Errno;
 
 /// A process id as the kernel reports it.
 pub type Pid = i32;
@@ -197,7 +206,7 @@ pub enum Reaped {
     NoChildren,
 }
 
-/// What woke [`Kernel::wait`].
+/// What woke [`Posix::wait`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wake {
     /// These signals arrived (each at least once, in no particular order).
@@ -221,7 +230,7 @@ pub enum Stdio {
 }
 
 /// Everything needed to start one child. Every child of PID 1 is started from one of these by
-/// [`Kernel::spawn`], which applies the one child-setup routine: empty signal mask, default
+/// [`Posix::spawn`], which applies the one child-setup routine: empty signal mask, default
 /// dispositions (SIGPIPE included; a script ignores SIGHUP and SIGTSTP), new session, the
 /// requested stdio, no descriptor above 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +274,18 @@ impl fmt::Display for RebootHow {
     }
 }
 
+/// What [`Kernel::reboot`] writes before the system goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// sync(2) first, so that what /etc/rc.final and the last log lines wrote reaches the
+    /// disks (Linux's reboot(2) does not sync by itself).
+    Sync,
+    /// Nothing: PID 1 has synced and unmounted or remounted read-only whatever it could
+    /// itself, and a filesystem whose block daemon is gone must not be written again
+    /// (FreeBSD adds RB_NOSYNC).
+    Nothing,
+}
+
 /// A process the kernel reports as running (for "would not die" reports, and to tell the
 /// survivors of a reroot from everything else).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -289,17 +310,6 @@ pub struct ProcInfo {
     pub program: Option<String>,
     /// Its real user id in PID 1's user namespace; `None` when it cannot be read.
     pub uid: Option<u32>,
-}
-
-/// How the root filesystem is switched in reroot phase two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SwitchKind {
-    /// The kernel does it (FreeBSD `reboot(RB_REROOT)`): it unmounts everything except devfs
-    /// and the staging tmpfs and mounts `vfs.root.mountfrom` itself.
-    Kernel,
-    /// PID 1 does it (Linux): it mounts the new root itself, then
-    /// [`Kernel::switch_root`] moves /dev, /proc, /sys, /run into it and makes it `/`.
-    User,
 }
 
 /// A filesystem to mount: what `mount -t FSTYPE -o OPTIONS DEVICE DIR` takes.
@@ -327,7 +337,7 @@ pub struct KernelError {
     /// The path or object it was applied to, if any.
     pub target: Option<PathBuf>,
     /// The errno.
-    pub errno: nix::errno::Errno,
+    pub errno: Errno,
     /// The kernel's own words on the failure, if it gave any.
     pub detail: Option<String>,
 }
@@ -335,24 +345,28 @@ pub struct KernelError {
 impl KernelError {
     /// A failure of `call` on `target`.
     #[must_use]
-    pub fn new(call: &'static str, target: Option<&Path>, errno: nix::errno::Errno) -> Self {
+    pub fn new(call: &'static str, target: Option<&Path>, errno: impl Into<Errno>) -> Self {
         KernelError {
             call: Cow::Borrowed(call),
             target: target.map(Path::to_path_buf),
-            errno,
+            errno: errno.into(),
             detail: None,
         }
+    }
+
+    /// A failure of `call` on `target` that std reported as an I/O error.
+    #[must_use]
+    pub fn io(call: &'static str, target: &Path, e: &std::io::Error) -> Self {
+        KernelError::new(call, Some(target), e)
     }
 
     /// A call that did not answer within `limit` (it runs on in a killed child process).
     #[must_use]
     pub fn no_answer(call: &'static str, target: &Path, limit: Duration) -> Self {
-        KernelError::new(call, Some(target), nix::errno::Errno::ETIMEDOUT).with_detail(Some(
-            &format!(
-                "no answer in {:.1} s; the process waiting for it was killed",
-                limit.as_secs_f64()
-            ),
-        ))
+        KernelError::new(call, Some(target), Errno::ETIMEDOUT).with_detail(Some(&format!(
+            "no answer in {:.1} s; the process waiting for it was killed",
+            limit.as_secs_f64()
+        )))
     }
 
     /// The same failure with the kernel's message (empty messages are dropped).
@@ -366,17 +380,9 @@ impl KernelError {
     }
 }
 
-/// The operating system as PID 1 sees it. See the module documentation.
-pub trait Kernel {
-    /// Once, at start-up of PID 1: become session leader (tolerating EPERM when already one),
-    /// `setlogin("root")` on FreeBSD, `chdir("/")`.
-    fn start(&mut self) -> Result<(), KernelError>;
-
-    /// Mount what must exist before anything runs: FreeBSD mounts devfs on /dev when /dev is on
-    /// the root filesystem (init.c); Linux mounts devtmpfs on /dev and proc on /proc when they
-    /// are missing (booting from an initramfs).
-    fn early_mounts(&mut self) -> Vec<KernelError>;
-
+/// The POSIX half of the seam: children, signals, exec, the clock, plain files. Every real
+/// kernel has the one implementation in [`unix::RealKernel`]; the fake has its own.
+pub trait Posix {
     /// Start a child. Returns only after the child exec'd, or with the exec error.
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError>;
 
@@ -395,18 +401,11 @@ pub trait Kernel {
     /// sync(2).
     fn sync(&mut self);
 
-    /// Revoke all access to a terminal (FreeBSD revoke(2); Linux TIOCVHANGUP).
-    fn revoke(&mut self, path: &Path) -> Result<(), KernelError>;
-
-    /// reboot(2). A real kernel does not return on success; `Ok` means the system is going
-    /// down and PID 1 must only wait.
-    fn reboot(&mut self, how: RebootHow) -> Result<(), KernelError>;
-
     /// Replace PID 1 with another program with this environment (kenv `init_exec`, the
     /// reroot trampoline, the new root's init). Returns only if it failed.
     fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError;
 
-    /// [`Kernel::exec`] with every signal blocked first and `carry` raised on this process:
+    /// [`Posix::exec`] with every signal blocked first and `carry` raised on this process:
     /// what arrives meanwhile, and what is carried, stays pending across the exec for the
     /// next program (reinit's own trampoline), which receives it once it unblocks it. PID 1
     /// with its handlers gone would lose it (the kernel drops default-disposition signals
@@ -419,6 +418,40 @@ pub trait Kernel {
         carry: &[Sig],
     ) -> KernelError;
 
+    /// `chdir(path); chroot(".")` (kenv `init_chroot`).
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
+
+    /// Whether a terminal device exists (ttys `onifexists`, and whether to start a getty).
+    fn tty_exists(&self, path: &Path) -> bool;
+
+    /// Create a new file with `data` and `mode`: O_CREAT | O_EXCL | O_NOFOLLOW, so neither an
+    /// existing file nor a planted symlink is ever written through.
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
+
+    /// mlockall(MCL_CURRENT | MCL_FUTURE): PID 1 must not page in from a root whose block
+    /// daemon is about to stop.
+    fn lock_memory(&mut self) -> Result<(), KernelError>;
+}
+
+/// The operating system as PID 1 sees it: the [`Posix`] half and what differs between
+/// platforms. See the module documentation.
+pub trait Kernel: Posix {
+    /// Once, at start-up of PID 1: become session leader (tolerating EPERM when already one),
+    /// `setlogin("root")` on FreeBSD, `chdir("/")`.
+    fn start(&mut self) -> Result<(), KernelError>;
+
+    /// Mount what must exist before anything runs: FreeBSD mounts devfs on /dev when /dev is on
+    /// the root filesystem (init.c); Linux mounts devtmpfs on /dev and proc on /proc when they
+    /// are missing (booting from an initramfs).
+    fn early_mounts(&mut self) -> Vec<KernelError>;
+
+    /// Revoke all access to a terminal (FreeBSD revoke(2); Linux TIOCVHANGUP).
+    fn revoke(&mut self, path: &Path) -> Result<(), KernelError>;
+
+    /// reboot(2), after what `flush` says. A real kernel does not return on success; `Ok`
+    /// means the system is going down and PID 1 must only wait.
+    fn reboot(&mut self, how: RebootHow, flush: Flush) -> Result<(), KernelError>;
+
     /// lstat(2) for the trust rules (hook, staging area, trampoline): who owns `path` and
     /// who may write it.
     fn lstat(&self, path: &Path) -> std::io::Result<crate::newroot::Meta> {
@@ -426,14 +459,11 @@ pub trait Kernel {
     }
 
     /// Whether `path` is a reinit (it carries reinit's hand-off note), which may be exec'd
-    /// with [`Kernel::exec_holding_signals`]: it installs its handlers before it unblocks
+    /// with [`Posix::exec_holding_signals`]: it installs its handlers before it unblocks
     /// signals. Any other init gets the empty mask the kernel gives PID 1.
     fn is_reinit(&self, path: &Path) -> bool {
         crate::carry::is_reinit(path)
     }
-
-    /// `chdir(path); chroot(".")` (kenv `init_chroot`).
-    fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
 
     /// A kernel environment variable: FreeBSD kenv(2); Linux the runtime store, then the kernel
     /// command line.
@@ -447,9 +477,6 @@ pub trait Kernel {
     /// The names of the active console devices (FreeBSD `kern.console`, Linux
     /// `/sys/class/tty/console/active`), for ttys `onifconsole`.
     fn console_names(&self) -> Vec<String>;
-
-    /// Whether a terminal device exists (ttys `onifexists`, and whether to start a getty).
-    fn tty_exists(&self, path: &Path) -> bool;
 
     /// FreeBSD: raise `kern.securelevel` from 0 to 1 before gettys start. Linux: nothing.
     fn raise_securelevel(&mut self);
@@ -476,8 +503,10 @@ pub trait Kernel {
         crate::newroot::DEFAULT_INIT_PATH.to_owned()
     }
 
-    /// Who switches the root in reroot phase two.
-    fn switch_kind(&self) -> SwitchKind;
+    /// The directories a new root must have for [`Kernel::switch_root`] to work, checked in
+    /// phase one before anything is stopped: /dev everywhere; Linux also /proc (see
+    /// [`Kernel::switch_root`]).
+    fn new_root_needs(&self) -> Vec<PathBuf>;
 
     /// Whether `dir` is the root of a mounted filesystem.
     fn is_mount_point(&self, dir: &Path) -> bool;
@@ -495,20 +524,19 @@ pub trait Kernel {
     /// [`Kernel::mount`] from a child process, waiting at most `limit` for its answer (the
     /// reroot's probe: a device whose block daemon does not answer blocks the mount in the
     /// kernel, and must not block PID 1). No answer in time: the child is killed and the
-    /// error is ETIMEDOUT ([`KernelError::no_answer`]).
+    /// error is ETIMEDOUT ([`KernelError::no_answer`]). The fake kernel overrides this: it
+    /// has no process to fork.
     fn mount_bounded(
         &mut self,
         spec: &MountSpec,
         dir: &Path,
         limit: Duration,
-    ) -> Result<(), KernelError>;
+    ) -> Result<(), KernelError> {
+        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
+    }
 
     /// Unmount `dir`. `force`: FreeBSD MNT_FORCE, Linux MNT_DETACH.
     fn unmount(&mut self, dir: &Path, force: bool) -> Result<(), KernelError>;
-
-    /// Create a new file with `data` and `mode`: O_CREAT | O_EXCL | O_NOFOLLOW, so neither an
-    /// existing file nor a planted symlink is ever written through.
-    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError>;
 
     /// Every mount point, in the order they were mounted.
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError>;
@@ -516,20 +544,16 @@ pub trait Kernel {
     /// Remount the filesystem at `dir` read-only (flushing it).
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError>;
 
-    /// mlockall(MCL_CURRENT | MCL_FUTURE): PID 1 must not page in from a root whose block
-    /// daemon is about to stop.
-    fn lock_memory(&mut self) -> Result<(), KernelError>;
-
-    /// reboot(2) after PID 1 has synced and unmounted or remounted everything itself (FreeBSD
-    /// adds RB_NOSYNC so that the kernel does not write to a root whose daemon is gone).
-    fn reboot_synced(&mut self, how: RebootHow) -> Result<(), KernelError> {
-        self.reboot(how)
-    }
-
-    /// Reroot phase two's switch. [`SwitchKind::Kernel`]: `reboot(RB_REROOT)`, `mounted` is
-    /// `None`. [`SwitchKind::User`]: `mounted` is where PID 1 mounted the new root; /dev
-    /// (with the staging area inside), /proc, /sys and /run move into it and it becomes `/`;
-    /// the old root is unmounted. Returns warnings worth a loud log line (e.g. an old root
-    /// that had to be detached because a process still held it).
-    fn switch_root(&mut self, mounted: Option<&Path>) -> Result<Vec<String>, KernelError>;
+    /// Reroot phase two's switch: make `target` the root filesystem, `at` being where it is
+    /// mounted on the way (inside the staging area). Returns warnings worth a loud log line
+    /// (e.g. an old root that had to be detached because a process still held it).
+    ///
+    /// FreeBSD: `reboot(RB_REROOT)`. The kernel unmounts every filesystem but devfs and the
+    /// staging tmpfs and mounts the new root itself, from `vfs.root.mountfrom`: the list
+    /// phase one probed `target` from. `target` and `at` are not used.
+    ///
+    /// Linux: PID 1 mounts `target` on `at`; /proc, /sys and /run move into it, it becomes
+    /// `/`, and /dev (with the staging area inside) follows through /proc/self/fd; the old
+    /// root is unmounted.
+    fn switch_root(&mut self, target: &MountSpec, at: &Path) -> Result<Vec<String>, KernelError>;
 }

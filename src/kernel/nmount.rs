@@ -13,9 +13,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-
-use super::{KernelError, MountSpec};
+use super::{Errno, KernelError, MountSpec};
 
 /// One nmount(2) option: a name and a string value, or a flag without one (`noatime`).
 pub type Opt = (String, Option<String>);
@@ -67,13 +65,7 @@ fn call(
 /// Create the mount point `dir` (mode 0700) unless it is a directory already. A symlink is
 /// not followed: PID 1 mounts only on directories it can see.
 pub fn make_mount_point(dir: &Path) -> Result<(), KernelError> {
-    let err = |e: std::io::Error| {
-        KernelError::new(
-            "mkdir",
-            Some(dir),
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    };
+    let err = |e: std::io::Error| KernelError::io("mkdir", dir, &e);
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(KernelError::new("mkdir", Some(dir), Errno::ENOTDIR)),

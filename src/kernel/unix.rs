@@ -1,6 +1,7 @@
 //! The POSIX half of the real kernels, shared by [`super::linux`] and [`super::freebsd`]:
-//! the start-up signal mask, signal delivery, the one child-setup routine, the reaper's
-//! `waitpid`, kill, sync, exec and chroot.
+//! [`RealKernel`], which implements [`Posix`] once for both (the one child-setup routine,
+//! the reaper's `waitpid`, kill, sync, exec and chroot), the start-up signal mask, signal
+//! delivery, and the bounded call in a child process.
 //!
 //! PID 1 stays single-threaded (nothing here starts a thread), so forking is safe.
 
@@ -24,8 +25,9 @@ use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
 use super::{
-    ChildStatus, KernelError, KillSig, KillTarget, Pid, Reaped, Sig, SpawnSpec, Stdio, Wake,
+    ChildStatus, KernelError, KillSig, KillTarget, Pid, Posix, Reaped, Sig, SpawnSpec, Stdio, Wake,
 };
+use crate::config::Paths;
 
 /// The signals the kernel sends when PID 1 itself is broken. They stay unblocked so that a bug
 /// is a visible crash rather than a silent hang (catatonit's `kernel_signals`).
@@ -130,7 +132,7 @@ fn cstring(p: &Path) -> Option<CString> {
 ///
 /// `console` is the console device and `fallback_log` the log file used for a console child's
 /// output when the console cannot be opened (init.c `open_console`).
-pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pid, KernelError> {
+fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pid, KernelError> {
     let err = |e: Errno| KernelError::new("spawn", Some(&spec.path), e);
     let console_c = cstring(console).ok_or_else(|| err(Errno::EINVAL))?;
     let log_c = cstring(fallback_log).ok_or_else(|| err(Errno::EINVAL))?;
@@ -169,7 +171,7 @@ pub fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pi
             drop(child);
             Ok(pid)
         }
-        Err(e) => Err(err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))),
+        Err(e) => Err(KernelError::io("spawn", &spec.path, &e)),
     }
 }
 
@@ -297,111 +299,159 @@ const NSIG: i32 = 129;
 /// Descriptors above 2 up to this bound are made close-on-exec in every child.
 const MAX_FD: i32 = 1024;
 
-/// One `waitpid(-1, WNOHANG | WUNTRACED)`.
-pub fn reap() -> Reaped {
-    match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)) {
-        Ok(WaitStatus::Exited(pid, code)) => Reaped::Child(pid.as_raw(), ChildStatus::Exited(code)),
-        Ok(WaitStatus::Signaled(pid, sig, _)) => {
-            Reaped::Child(pid.as_raw(), ChildStatus::Signaled(sig as i32))
-        }
-        Ok(WaitStatus::Stopped(pid, sig)) => {
-            Reaped::Child(pid.as_raw(), ChildStatus::Stopped(sig as i32))
-        }
-        Ok(WaitStatus::StillAlive) => Reaped::Nothing,
-        // Continued, ptrace events: nothing to do for init; ask again.
-        Ok(_) => Reaped::Nothing,
-        Err(Errno::ECHILD) => Reaped::NoChildren,
-        Err(_) => Reaped::Nothing,
+/// A real kernel: the [`Posix`] half every platform shares, implemented once here, and the
+/// platform's own half `P`, whose [`super::Kernel`] impl is in `linux.rs` or `freebsd.rs`.
+pub struct RealKernel<P> {
+    signals: SignalWaiter,
+    clock: Clock,
+    /// The console, for children with [`Stdio::Console`].
+    console: PathBuf,
+    /// Where a console child's output goes when the console cannot be opened.
+    init_log: PathBuf,
+    /// What only this platform keeps.
+    pub platform: P,
+}
+
+impl<P> RealKernel<P> {
+    /// Install signal handling (see [`SignalWaiter::new`]), start the clock and remember
+    /// the paths used.
+    pub(super) fn with_platform(paths: &Paths, platform: P) -> io::Result<Self> {
+        Ok(RealKernel {
+            signals: SignalWaiter::new()?,
+            clock: Clock::new(),
+            console: paths.console.clone(),
+            init_log: paths.init_log.clone(),
+            platform,
+        })
     }
 }
 
-/// kill(2).
-pub fn kill(target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
-    let pid = match target {
-        KillTarget::Pid(p) => p,
-        KillTarget::All => -1,
-        KillTarget::Group(g) => -g,
-    };
-    let signal = Signal::try_from(sig.number()).map_err(|e| KernelError::new("kill", None, e))?;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
-        .map_err(|e| KernelError::new("kill", None, e))
-}
-
-/// execve(2) with exactly `env`; returns only on failure.
-pub fn exec(path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
-    let err = |e| KernelError::new("execve", Some(path), e);
-    let Some(p) = cstring(path) else {
-        return err(Errno::EINVAL);
-    };
-    let args: Vec<CString> = argv
-        .iter()
-        .filter_map(|a| CString::new(a.as_bytes()).ok())
-        .collect();
-    let env: Vec<CString> = env
-        .iter()
-        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-        .collect();
-    match nix::unistd::execve(&p, &args, &env) {
-        Err(e) => err(e),
-        Ok(never) => match never {},
+impl<P> Posix for RealKernel<P> {
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
+        spawn(spec, &self.console, &self.init_log)
     }
-}
 
-/// See [`super::Kernel::exec_holding_signals`].
-pub fn exec_holding_signals(
-    path: &Path,
-    argv: &[String],
-    env: &[(String, String)],
-    carry: &[Sig],
-) -> KernelError {
-    let mut old = SigSet::empty();
-    let _ = sigprocmask(
-        SigmaskHow::SIG_SETMASK,
-        Some(&all_but_faults()),
-        Some(&mut old),
-    );
-    for s in carry {
-        if let Ok(sig) = Signal::try_from(s.number()) {
-            let _ = nix::sys::signal::raise(sig);
+    fn reap(&mut self) -> Reaped {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                Reaped::Child(pid.as_raw(), ChildStatus::Exited(code))
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                Reaped::Child(pid.as_raw(), ChildStatus::Signaled(sig as i32))
+            }
+            Ok(WaitStatus::Stopped(pid, sig)) => {
+                Reaped::Child(pid.as_raw(), ChildStatus::Stopped(sig as i32))
+            }
+            Ok(WaitStatus::StillAlive) => Reaped::Nothing,
+            // Continued, ptrace events: nothing to do for init; ask again.
+            Ok(_) => Reaped::Nothing,
+            Err(Errno::ECHILD) => Reaped::NoChildren,
+            Err(_) => Reaped::Nothing,
         }
     }
-    let e = exec(path, argv, env);
-    // Still here: the carried signals come back to this process's handlers.
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    e
-}
 
-/// Create `path` with `data`: O_CREAT | O_EXCL | O_NOFOLLOW, so an existing file or a planted
-/// symlink is never written through.
-pub fn create_file(path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
-    let flags =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = nix::fcntl::open(path, flags, Mode::from_bits_truncate(mode as _))
-        .map_err(|e| KernelError::new("open", Some(path), e))?;
-    let mut rest = data;
-    while !rest.is_empty() {
-        match nix::unistd::write(&fd, rest) {
-            Ok(0) => return Err(KernelError::new("write", Some(path), Errno::EIO)),
-            Ok(n) => rest = &rest[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(KernelError::new("write", Some(path), e)),
+    fn kill(&mut self, target: KillTarget, sig: KillSig) -> Result<(), KernelError> {
+        let pid = match target {
+            KillTarget::Pid(p) => p,
+            KillTarget::All => -1,
+            KillTarget::Group(g) => -g,
+        };
+        let signal =
+            Signal::try_from(sig.number()).map_err(|e| KernelError::new("kill", None, e))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .map_err(|e| KernelError::new("kill", None, e))
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        self.signals.wait(timeout)
+    }
+
+    fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    fn sync(&mut self) {
+        nix::unistd::sync();
+    }
+
+    /// execve(2) with exactly `env`.
+    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
+        let err = |e| KernelError::new("execve", Some(path), e);
+        let Some(p) = cstring(path) else {
+            return err(Errno::EINVAL);
+        };
+        let args: Vec<CString> = argv
+            .iter()
+            .filter_map(|a| CString::new(a.as_bytes()).ok())
+            .collect();
+        let env: Vec<CString> = env
+            .iter()
+            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+            .collect();
+        match nix::unistd::execve(&p, &args, &env) {
+            Err(e) => err(e),
+            Ok(never) => match never {},
         }
     }
-    Ok(())
-}
 
-/// mlockall(MCL_CURRENT | MCL_FUTURE).
-pub fn lock_memory() -> Result<(), KernelError> {
-    use nix::sys::mman::{mlockall, MlockAllFlags};
-    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
-        .map_err(|e| KernelError::new("mlockall", None, e))
-}
+    fn exec_holding_signals(
+        &mut self,
+        path: &Path,
+        argv: &[String],
+        env: &[(String, String)],
+        carry: &[Sig],
+    ) -> KernelError {
+        let mut old = SigSet::empty();
+        let _ = sigprocmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&all_but_faults()),
+            Some(&mut old),
+        );
+        for s in carry {
+            if let Ok(sig) = Signal::try_from(s.number()) {
+                let _ = nix::sys::signal::raise(sig);
+            }
+        }
+        let e = self.exec(path, argv, env);
+        // Still here: the carried signals come back to this process's handlers.
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        e
+    }
 
-/// `chdir(path); chroot("."); chdir("/")`.
-pub fn chroot(path: &Path) -> Result<(), KernelError> {
-    nix::unistd::chdir(path).map_err(|e| KernelError::new("chdir", Some(path), e))?;
-    nix::unistd::chroot(".").map_err(|e| KernelError::new("chroot", Some(path), e))?;
-    nix::unistd::chdir("/").map_err(|e| KernelError::new("chdir", Some(Path::new("/")), e))
+    /// `chdir(path); chroot("."); chdir("/")`.
+    fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {
+        nix::unistd::chdir(path).map_err(|e| KernelError::new("chdir", Some(path), e))?;
+        nix::unistd::chroot(".").map_err(|e| KernelError::new("chroot", Some(path), e))?;
+        nix::unistd::chdir("/").map_err(|e| KernelError::new("chdir", Some(Path::new("/")), e))
+    }
+
+    /// Whether the path names an existing file.
+    fn tty_exists(&self, path: &Path) -> bool {
+        path.symlink_metadata().is_ok()
+    }
+
+    fn create_file(&mut self, path: &Path, data: &[u8], mode: u32) -> Result<(), KernelError> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(path, flags, Mode::from_bits_truncate(mode as _))
+            .map_err(|e| KernelError::new("open", Some(path), e))?;
+        let mut rest = data;
+        while !rest.is_empty() {
+            match nix::unistd::write(&fd, rest) {
+                Ok(0) => return Err(KernelError::new("write", Some(path), Errno::EIO)),
+                Ok(n) => rest = &rest[n..],
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(KernelError::new("write", Some(path), e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn lock_memory(&mut self) -> Result<(), KernelError> {
+        use nix::sys::mman::{mlockall, MlockAllFlags};
+        mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+            .map_err(|e| KernelError::new("mlockall", None, e))
+    }
 }
 
 /// `setsid()`, tolerating EPERM when PID 1 already leads its session, and `chdir("/")` so
@@ -412,12 +462,6 @@ pub fn start() -> Result<(), KernelError> {
         Err(e) => return Err(KernelError::new("setsid", None, e)),
     }
     nix::unistd::chdir("/").map_err(|e| KernelError::new("chdir", Some(Path::new("/")), e))
-}
-
-/// Whether a path names an existing file (for ttys `onifexists`).
-#[must_use]
-pub fn exists(path: &Path) -> bool {
-    path.symlink_metadata().is_ok()
 }
 
 /// A monotonic clock, counted from a fixed start.
@@ -563,7 +607,7 @@ fn encode(answer: &Result<(), KernelError>) -> String {
         Err(e) => format!(
             "{}\0{}\0{}\0{}",
             e.call,
-            e.errno as i32,
+            e.errno.raw(),
             e.target
                 .as_ref()
                 .map(|t| t.display().to_string())
@@ -583,8 +627,8 @@ fn decode(answer: &[u8], call: &'static str, target: &Path) -> Result<(), Kernel
         return Err(KernelError::new(call, Some(target), Errno::EIO)
             .with_detail(Some("the child's answer does not parse")));
     };
-    let mut e = KernelError::new(call, None, Errno::from_raw(n.parse().unwrap_or(libc::EIO)))
-        .with_detail(Some(d));
+    let errno = super::Errno::from_raw(n.parse().unwrap_or(libc::EIO));
+    let mut e = KernelError::new(call, None, errno).with_detail(Some(d));
     e.call = std::borrow::Cow::Owned(c.to_owned());
     e.target = (!t.is_empty()).then(|| PathBuf::from(t));
     Err(e)
@@ -625,7 +669,7 @@ mod tests {
         })
         .unwrap_err();
         let waited = t.elapsed();
-        assert_eq!(e.errno, Errno::ETIMEDOUT);
+        assert_eq!(e.errno, super::super::Errno::ETIMEDOUT);
         assert!(e.to_string().contains("no answer in 0.3 s"), "{e}");
         assert!(waited >= Duration::from_millis(300), "{waited:?}");
         assert!(waited < Duration::from_secs(60), "{waited:?}");

@@ -139,8 +139,8 @@ impl Flags {
 
 /// PID 1: the kernel it runs on, its configuration and its bookkeeping.
 pub struct Init<K: Kernel> {
-    /// The kernel (public so that tests can inspect the fake).
-    pub k: K,
+    /// The kernel (the tests, child modules, inspect the fake through it).
+    k: K,
     paths: Paths,
     children: Children,
     sessions: Vec<Session>,

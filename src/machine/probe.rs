@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{self, keys};
-use crate::kernel::{Kernel, MountSpec, SwitchKind};
+use crate::kernel::{Errno, Kernel, MountSpec};
 use crate::newroot::{self, Record};
 
 use super::reroot::{RerootError, NEWROOT};
@@ -83,7 +83,7 @@ impl<K: Kernel> Init<K> {
             // In a child, bounded: a device whose daemon does not answer hangs the mount in
             // the kernel, and it must not hang PID 1.
             if let Err(e) = self.k.mount_bounded(&spec, &probe, wait) {
-                if e.errno == nix::errno::Errno::ETIMEDOUT {
+                if e.errno == Errno::ETIMEDOUT {
                     // The mount may still complete after the child was given up on.
                     let _ = self.k.unmount(&probe, true);
                     return Err(RerootError::Mount(name, e));
@@ -96,7 +96,10 @@ impl<K: Kernel> Init<K> {
                 self.k.kenv(keys::INIT_SHELL),
                 Path::new(config::DEFAULT_SHELL),
             );
-            let needs = newroot::Needs::new(self.k.switch_kind() == SwitchKind::User, shell);
+            let needs = newroot::Needs {
+                dirs: self.k.new_root_needs(),
+                shell,
+            };
             let checked = newroot::check_new_root(&probe, &search, &needs);
             if let Err(e) = self.k.unmount(&probe, false) {
                 // Something holds the new root: force it off and give up.

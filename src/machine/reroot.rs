@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::children::Role;
 use crate::config::{self, keys};
-use crate::kernel::{Kernel, KernelError, SwitchKind};
+use crate::kernel::{Kernel, KernelError};
 use crate::newroot::{self, HookError, NewRootError, Record, TargetError};
 use crate::signals::Action;
 
@@ -195,23 +195,14 @@ impl<K: Kernel> Init<K> {
         let dir = self.paths.reroot_dir.clone();
         let mut record = Record::load(&dir).unwrap_or_default();
         let t = self.k.now();
-        let switched = match self.k.switch_kind() {
-            SwitchKind::Kernel => self.k.switch_root(None),
-            SwitchKind::User => match self.phase_two_target(&record) {
-                Ok(spec) => {
-                    let newroot = dir.join(NEWROOT);
-                    match self.k.mount(&spec, &newroot) {
-                        Ok(()) => self.k.switch_root(Some(&newroot)),
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => {
-                    tracing::error!("reroot failed: {e}; going to single user mode");
-                    return State::SingleUser;
-                }
-            },
+        let target = match self.phase_two_target(&record) {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::error!("reroot failed: {e}; going to single user mode");
+                return State::SingleUser;
+            }
         };
-        match switched {
+        match self.k.switch_root(&target, &dir.join(NEWROOT)) {
             Ok(warnings) => {
                 for w in warnings {
                     tracing::warn!("reroot: {w}");

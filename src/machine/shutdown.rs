@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::children::Role;
 use crate::config::{self};
-use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo, RebootHow};
+use crate::kernel::{Flush, Kernel, KillSig, KillTarget, ProcInfo, RebootHow};
 use crate::signals::Action;
 
 use super::scripts::{describe, ScriptEnd};
@@ -83,16 +83,14 @@ impl<K: Kernel> Init<K> {
                 end => tracing::warn!("{}: {}", fin.display(), describe(&end)),
             }
         }
-        let synced = self.exitrd();
-        tracing::info!("{how}");
-        let r = if synced {
-            self.k.reboot_synced(how)
+        // After exitrd nothing may be written: the root's daemon may be gone.
+        let flush = if self.exitrd() {
+            Flush::Nothing
         } else {
-            // What rc.final and the last log lines wrote: Linux's reboot(2) does not sync.
-            self.k.sync();
-            self.k.reboot(how)
+            Flush::Sync
         };
-        match r {
+        tracing::info!("{how}");
+        match self.k.reboot(how, flush) {
             Ok(()) => {
                 // The kernel is taking the system down; only wait.
                 while self.wait(None) {

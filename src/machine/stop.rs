@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config;
-use crate::kernel::{Kernel, KillSig, KillTarget, ProcInfo};
+use crate::kernel::{Errno, Kernel, KillSig, KillTarget, ProcInfo};
 
 use super::{Init, POLL};
 
@@ -151,7 +151,7 @@ impl<K: Kernel> Init<K> {
         for sig in [KillSig::Term, KillSig::Kill] {
             match self.k.kill(KillTarget::All, sig) {
                 Ok(()) => {}
-                Err(e) if e.errno == nix::errno::Errno::ESRCH => break,
+                Err(e) if e.errno == Errno::ESRCH => break,
                 Err(e) => tracing::error!("{e}"),
             }
             let deadline = self.k.now() + config::DEATH_WATCH;
@@ -202,7 +202,7 @@ impl<K: Kernel> Init<K> {
                     new = true;
                     match self.k.kill(KillTarget::Pid(p.pid), sig) {
                         Ok(()) => {}
-                        Err(e) if e.errno == nix::errno::Errno::ESRCH => {}
+                        Err(e) if e.errno == Errno::ESRCH => {}
                         Err(e) => tracing::warn!("{e}"),
                     }
                 }

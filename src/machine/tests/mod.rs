@@ -6,12 +6,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
 use tempfile::TempDir;
 
 use super::*;
 use crate::kernel::fake::{Call, CallKind, FakeKernel};
-use crate::kernel::{ChildStatus::*, KillSig, KillTarget, RebootHow, Sig, Stdio};
+use crate::kernel::{
+    ChildStatus::*, Errno, Flush, KillSig, KillTarget, Posix, RebootHow, Sig, Stdio,
+};
 use crate::signals::Action;
 use crate::ttys;
 
@@ -452,8 +453,7 @@ fn shutdown_sequences() {
                     },
                     103,
                 ));
-                want.push(Call::Sync);
-                want.push(Call::Reboot(how));
+                want.push(Call::Reboot(how, Flush::Sync));
                 assert_eq!(actions_after_reentry(&init.k), want, "{sig}");
             }
         }
@@ -525,7 +525,7 @@ fn reboot_failure_falls_back_to_a_shell() {
     let a = init.k.actions();
     let r = a
         .iter()
-        .position(|c| *c == Call::Reboot(RebootHow::Reboot))
+        .position(|c| *c == Call::Reboot(RebootHow::Reboot, Flush::Sync))
         .unwrap();
     assert!(matches!(&a[r + 1], Call::Spawn(s, _) if s.argv == ["-sh"]));
     assert_eq!(init.state(), State::SingleUser);
@@ -560,7 +560,7 @@ fn later_shutdown_signal_upgrades_the_action() {
     assert!(init
         .k
         .actions()
-        .contains(&Call::Reboot(RebootHow::PowerOff)));
+        .contains(&Call::Reboot(RebootHow::PowerOff, Flush::Sync)));
 }
 
 #[test]
@@ -690,7 +690,7 @@ fn a_stale_request_does_not_take_the_single_user_shell_away() {
     assert!(init
         .k
         .actions()
-        .contains(&Call::Reboot(RebootHow::PowerOff)));
+        .contains(&Call::Reboot(RebootHow::PowerOff, Flush::Sync)));
 }
 
 /// `init c` (catatonia: no new logins), then `init q` (rescan /etc/ttys): logins resume, as
@@ -752,7 +752,7 @@ fn under_the_linux_convention_sigterm_reboots() {
     init.transition(State::MultiUser);
     assert_eq!(
         init.k.actions().last(),
-        Some(&Call::Reboot(RebootHow::Reboot))
+        Some(&Call::Reboot(RebootHow::Reboot, Flush::Sync))
     );
 }
 
@@ -912,7 +912,7 @@ fn linux_keeps_the_console_when_rc_exits() {
     let mut k = FakeKernel::new();
     k.set_pty_console(&console)
         .unwrap()
-        .set_switch_kind(crate::kernel::SwitchKind::User);
+        .set_switch_kind(crate::kernel::fake::SwitchKind::User);
     let mut still = fs::OpenOptions::new().write(true).open(&console).unwrap();
     let init = multi_user(&root, k);
     assert_eq!(init.k.console_revokes(), 0);

@@ -2,7 +2,8 @@
 //! (the kernel switches) and Linux (PID 1 mounts and switches), and every step failing.
 
 use super::*;
-use crate::kernel::{MountSpec, ProcInfo, SwitchKind};
+use crate::kernel::fake::SwitchKind;
+use crate::kernel::{Flush, MountSpec, ProcInfo};
 
 const SURVIVOR: i32 = 50;
 const AT_SURVIVOR: i32 = 70;
@@ -172,8 +173,9 @@ fn freebsd_sequence_is_one_ordered_call_list() {
             trampoline.clone(),
             vec![trampoline.display().to_string(), "-r".into()],
         ),
-        // The fake's exec fails: phase two continues in this process.
-        Call::SwitchRoot(None),
+        // The fake's exec fails: phase two continues in this process, with the target
+        // phase one probed.
+        Call::SwitchRoot(rr.probe_spec(), rr.s("root")),
         Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])),
         Call::Exec("/sbin/oinit".into(), strs(&["/sbin/oinit"])),
         Call::Exec("/sbin/init.bak".into(), strs(&["/sbin/init.bak"])),
@@ -227,8 +229,7 @@ fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
         init.k.actions(),
         vec![
             Call::Start,
-            Call::Mount(spec, rr.s("root")),
-            Call::SwitchRoot(Some(rr.s("root"))),
+            Call::SwitchRoot(spec, rr.s("root")),
             Call::Exec("/sbin/missing".into(), strs(&["/sbin/missing"])),
             Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])),
         ]
@@ -293,6 +294,35 @@ fn phase_two_failures_end_in_single_user() {
         );
         init.transition(first);
         assert!(matches!(init.k.actions().last(), Some(Call::Spawn(s, _)) if s.argv == ["-sh"]));
+    }
+}
+
+/// Phase two with no target to name (no record of phase one, no `vfs.root.mountfrom`): no
+/// switch is tried, on either kernel; single-user mode on the old root.
+#[test]
+fn phase_two_without_a_target_does_not_switch() {
+    for kind in [SwitchKind::Kernel, SwitchKind::User] {
+        let root = Root::new();
+        let mut k = FakeKernel::new();
+        k.set_switch_kind(kind);
+        let mut init = root.init(k);
+        let first = init.boot(Flags {
+            reroot: true,
+            ..Flags::default()
+        });
+        assert_eq!(first, State::SingleUser, "{kind:?}");
+        assert!(!switched(&init), "{kind:?}: {:?}", init.k.actions());
+        // Negative control: with the target named, the same boot switches.
+        let root = Root::new();
+        let mut k = FakeKernel::new();
+        k.set_switch_kind(kind)
+            .set_kenv("vfs.root.mountfrom", "ufs:/dev/ada0");
+        let mut init = root.init(k);
+        init.boot(Flags {
+            reroot: true,
+            ..Flags::default()
+        });
+        assert!(switched(&init), "{kind:?}: {:?}", init.k.actions());
     }
 }
 
@@ -516,7 +546,7 @@ fn a_shutdown_asked_for_during_the_hook_aborts_the_reroot_and_happens() {
     assert_eq!(phases, strs(&["prepare", "abort", "stop"]));
     assert_eq!(
         init.k.actions().last(),
-        Some(&Call::Reboot(RebootHow::PowerOff))
+        Some(&Call::Reboot(RebootHow::PowerOff, Flush::Nothing))
     );
 }
 
@@ -536,7 +566,11 @@ fn a_shutdown_asked_for_after_the_point_of_no_return_is_done_instead() {
     assert_eq!(trampoline_execs(&init, &rr), 0, "{:?}", init.k.actions());
     assert!(!switched(&init));
     let a = init.k.actions();
-    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::PowerOff)), "{a:?}");
+    assert_eq!(
+        a.last(),
+        Some(&Call::Reboot(RebootHow::PowerOff, Flush::Nothing)),
+        "{a:?}"
+    );
     // The survivor was spared until / was read-only and the hook's stop phase had run.
     let ro = a.iter().position(|c| *c == Call::RemountRo("/".into()));
     let hit = a
@@ -569,7 +603,11 @@ fn a_shutdown_asked_for_during_phase_two_is_done_on_the_new_root() {
     assert!(!a
         .iter()
         .any(|c| matches!(c, Call::Exec(p, _) if *p == Path::new("/sbin/init"))));
-    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)), "{a:?}");
+    assert_eq!(
+        a.last(),
+        Some(&Call::Reboot(RebootHow::Reboot, Flush::Nothing)),
+        "{a:?}"
+    );
 }
 
 /// A hundred alternatives whose devices never appear cost vfs.mountroot.timeout in all,
@@ -814,7 +852,7 @@ fn a_storm_of_requests_makes_one_reroot() {
     }
     init.transition(State::MultiUser);
     let stages = count(&init, |c| matches!(c, Call::MountTmpfs(_)));
-    let switches = count(&init, |c| matches!(c, Call::SwitchRoot(_)));
+    let switches = count(&init, |c| matches!(c, Call::SwitchRoot(..)));
     assert_eq!((stages, switches), (1, 1));
 }
 
@@ -829,7 +867,7 @@ fn requests_during_a_failing_hook_do_not_retry_the_reroot() {
     init.k.exit(102, Exited(1)).exit(103, Exited(0));
     init.transition(State::MultiUser);
     assert_eq!(count(&init, |c| phase(c).as_deref() == Some("prepare")), 1);
-    assert_eq!(count(&init, |c| matches!(c, Call::SwitchRoot(_))), 0);
+    assert_eq!(count(&init, |c| matches!(c, Call::SwitchRoot(..))), 0);
 }
 
 #[test]
@@ -850,7 +888,7 @@ fn kill_first_order_runs_the_hook_after_stopping_everything() {
     assert!(kill < hook, "{a:?}");
     assert!(!a
         .iter()
-        .any(|c| matches!(c, Call::Exec(..) | Call::SwitchRoot(_))));
+        .any(|c| matches!(c, Call::Exec(..) | Call::SwitchRoot(..))));
     assert!(matches!(a.last(), Some(Call::Spawn(s, _)) if s.argv == ["-sh"]));
     // Negative control of the transactional test above: here the service did die.
     assert!(!init.k.processes().unwrap().iter().any(|p| p.pid == SERVICE));
@@ -949,7 +987,7 @@ fn switched(init: &Init<FakeKernel>) -> bool {
     init.k
         .actions()
         .iter()
-        .any(|c| matches!(c, Call::SwitchRoot(None)))
+        .any(|c| matches!(c, Call::SwitchRoot(..)))
 }
 
 #[test]
@@ -1081,7 +1119,7 @@ fn shutdown_with_survivors_unmounts_and_remounts_before_stopping_them() {
             Call::Kill(KillTarget::Pid(SURVIVOR), KillSig::Term),
             Call::Unmount(rr.s("store"), false),
             Call::Sync,
-            Call::Reboot(RebootHow::Reboot),
+            Call::Reboot(RebootHow::Reboot, Flush::Nothing),
         ]
     );
     // FreeBSD's nmount took the update: / was read-only before any survivor was stopped.
@@ -1155,11 +1193,11 @@ fn a_stop_phase_that_cannot_run_says_why() {
     );
     assert_eq!(
         init.k.actions().last(),
-        Some(&Call::Reboot(RebootHow::Reboot))
+        Some(&Call::Reboot(RebootHow::Reboot, Flush::Nothing))
     );
 }
 
-/// Linux's reboot(2) does not sync: what /etc/rc.final wrote is synced just before it.
+/// Linux's reboot(2) does not sync: what /etc/rc.final wrote is synced by the reboot call.
 #[test]
 fn the_last_sync_comes_after_rc_final() {
     let rr = Rr::new();
@@ -1178,7 +1216,7 @@ fn the_last_sync_comes_after_rc_final() {
         .expect("rc.final ran");
     assert_eq!(
         a[fin + 1..],
-        [Call::Sync, Call::Reboot(RebootHow::Reboot)],
+        [Call::Reboot(RebootHow::Reboot, Flush::Sync)],
         "{a:?}"
     );
 }
@@ -1209,7 +1247,10 @@ fn shutdown_without_a_process_list_fails_safe() {
     let ro = a.iter().position(|c| *c == Call::RemountRo("/".into()));
     let stop = a.iter().position(|c| phase(c).as_deref() == Some("stop"));
     assert!(ro.is_some() && ro < stop, "{a:?}");
-    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)));
+    assert_eq!(
+        a.last(),
+        Some(&Call::Reboot(RebootHow::Reboot, Flush::Nothing))
+    );
 }
 
 /// A process whose executable or argv[0] cannot be read may be a survivor: it is spared,
@@ -1300,7 +1341,10 @@ fn shutdown_without_survivors_is_init_8s() {
     assert!(!a
         .iter()
         .any(|c| matches!(c, Call::LockMemory | Call::RemountRo(_))));
-    assert_eq!(a.last(), Some(&Call::Reboot(RebootHow::Reboot)));
+    assert_eq!(
+        a.last(),
+        Some(&Call::Reboot(RebootHow::Reboot, Flush::Sync))
+    );
 }
 
 /// An rc.reroot in nbd-init's form (master branch): it sets its own PATH, copies
@@ -1417,8 +1461,11 @@ fn an_nbd_init_hook_runs_unmodified_on_freebsd() {
         options: String::new(),
         read_only: true,
     };
-    assert!(a.contains(&Call::Mount(zfs, rr.s("root"))), "{a:#?}");
-    assert!(a.contains(&Call::SwitchRoot(None)));
+    assert!(
+        a.contains(&Call::Mount(zfs.clone(), rr.s("root"))),
+        "{a:#?}"
+    );
+    assert!(a.contains(&Call::SwitchRoot(zfs, rr.s("root"))));
     let rec = crate::newroot::Record::load(&rr.staging).unwrap();
     assert_eq!(rec.target.as_deref(), Some("zfs:system/ROOT/default"));
 }
@@ -1465,7 +1512,7 @@ fn linux_sequence_mounts_the_target_itself() {
         ..rr.probe_spec()
     };
     assert_eq!(
-        a[..8],
+        a[..7],
         [
             Call::RaiseSecurelevel,
             Call::MountTmpfs(rr.staging.clone()),
@@ -1476,11 +1523,11 @@ fn linux_sequence_mounts_the_target_itself() {
                 trampoline.clone(),
                 vec![trampoline.display().to_string(), "-r".into()]
             ),
-            Call::Mount(target, rr.s("root")),
-            Call::SwitchRoot(Some(rr.s("root"))),
+            // Linux's switch mounts the target itself, where the probe did.
+            Call::SwitchRoot(target, rr.s("root")),
         ]
     );
-    assert_eq!(a[8], Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])));
+    assert_eq!(a[7], Call::Exec("/sbin/init".into(), strs(&["/sbin/init"])));
 }
 
 #[test]
