@@ -384,6 +384,41 @@ pub fn shell(kenv_value: Option<String>, default: &Path) -> PathBuf {
     }
 }
 
+/// Mount options as `mount -o` takes them (`vfs.root.mountfrom.options`, a
+/// [`crate::kernel::MountSpec`]'s options): comma-separated words, blanks around them and
+/// empty ones dropped; `ro` and `rw` taken out (the last one wins), the rest kept in order.
+/// The one parser of mount options: the reroot target and both kernels' mounts use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `Some(true)` when the last of `ro`/`rw` is `ro`, `Some(false)` when it is `rw`,
+    /// `None` when neither is given.
+    pub read_only: Option<bool>,
+    /// Every other option, in order (`noatime`, `errors=remount-ro`).
+    pub rest: Vec<String>,
+}
+
+impl MountOptions {
+    /// Parse a comma-separated option list.
+    #[must_use]
+    pub fn parse(options: &str) -> MountOptions {
+        let mut out = MountOptions::default();
+        for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => out.read_only = Some(true),
+                "rw" => out.read_only = Some(false),
+                other => out.rest.push(other.to_owned()),
+            }
+        }
+        out
+    }
+
+    /// The options other than `ro`/`rw`, comma-separated again.
+    #[must_use]
+    pub fn others(&self) -> String {
+        self.rest.join(",")
+    }
+}
+
 /// Parse FreeBSD's `kern.console` sysctl (`"ttyv0,ttyu0,/ttyv0,ttyu0,"`): the active
 /// consoles are the names before the slash.
 #[must_use]
@@ -503,6 +538,19 @@ mod tests {
         assert_eq!(shell(None, d), d);
         assert_eq!(shell(Some("ash".into()), d), d);
         assert_eq!(shell(Some("/bin/ash".into()), d), Path::new("/bin/ash"));
+    }
+
+    #[test]
+    fn mount_options_split_ro_rw_from_the_rest() {
+        assert_eq!(MountOptions::parse(""), MountOptions::default());
+        let o = MountOptions::parse(" noatime, rw,,errors=remount-ro ");
+        assert_eq!(o.read_only, Some(false));
+        assert_eq!(o.rest, vec!["noatime", "errors=remount-ro"]);
+        assert_eq!(o.others(), "noatime,errors=remount-ro");
+        // The last of ro and rw wins, as mount(8) reads them.
+        assert_eq!(MountOptions::parse("rw,ro,acl").read_only, Some(true));
+        assert_eq!(MountOptions::parse("ro,rw").read_only, Some(false));
+        assert_eq!(MountOptions::parse("acl").read_only, None);
     }
 
     #[test]

@@ -19,16 +19,8 @@ pub(super) struct Target {
 /// Take `ro`/`rw` out of a mount option list: read-only unless `rw` is given (FreeBSD always
 /// mounts a new root read-only; on Linux `rw` is honoured).
 pub(super) fn split_ro(options: &str) -> (bool, String) {
-    let mut ro = true;
-    let mut rest = Vec::new();
-    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        match o {
-            "rw" => ro = false,
-            "ro" => ro = true,
-            other => rest.push(other),
-        }
-    }
-    (ro, rest.join(","))
+    let o = config::MountOptions::parse(options);
+    (o.read_only != Some(false), o.others())
 }
 
 impl<K: Kernel> Init<K> {
