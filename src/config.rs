@@ -196,6 +196,35 @@ pub enum KenvError {
         /// The value.
         value: String,
     },
+    /// A word was expected to be one of a few.
+    #[error("{key}={value}: not {allowed}")]
+    NotOneOf {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// The words allowed, for the message (`freebsd or linux`).
+        allowed: &'static str,
+    },
+    /// An entry of a colon-separated path list is not absolute.
+    #[error("{key} entry `{entry}` is not absolute")]
+    RelativeEntry {
+        /// The key.
+        key: String,
+        /// The entry.
+        entry: String,
+    },
+    /// The init search list names no init at all.
+    #[error("{key} `{value}` names no init")]
+    NoInit {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `vfs.root.mountfrom` does not parse.
+    #[error(transparent)]
+    Target(#[from] crate::newroot::TargetError),
 }
 
 /// Parse a timeout in whole seconds. FreeBSD ignores values below 2; so does this.

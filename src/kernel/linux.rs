@@ -178,10 +178,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn shutdown_timeout(&self) -> Option<Duration> {
-        let v = self.kenv(config::keys::SHUTDOWN_TIMEOUT)?;
-        config::parse_shutdown_timeout(config::keys::SHUTDOWN_TIMEOUT, &v)
-            .map_err(|e| tracing::warn!("{e}; using the default"))
-            .ok()
+        crate::settings::shutdown_timeout(|k| self.kenv(k)).warned()
     }
 
     fn console_names(&self) -> Vec<String> {
