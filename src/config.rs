@@ -401,18 +401,6 @@ pub fn effective(store: &[StoreEntry], cmdline: &[(String, String)]) -> Vec<(Str
 /// The default shell, `_PATH_BSHELL`.
 pub const DEFAULT_SHELL: &str = "/bin/sh";
 
-/// The shell to use: kenv `init_shell` when it is an absolute path, else the default.
-#[must_use]
-pub fn shell(kenv_value: Option<String>, default: &Path) -> PathBuf {
-    match kenv_value {
-        Some(v) => parse_abs_path(keys::INIT_SHELL, &v).unwrap_or_else(|e| {
-            tracing::warn!("{e}; using {}", default.display());
-            default.to_path_buf()
-        }),
-        None => default.to_path_buf(),
-    }
-}
-
 /// Mount options as `mount -o` takes them (`vfs.root.mountfrom.options`, a
 /// [`crate::kernel::MountSpec`]'s options): comma-separated words, blanks around them and
 /// empty ones dropped; `ro` and `rw` taken out (the last one wins), the rest kept in order.
@@ -559,14 +547,6 @@ mod tests {
             parse_seconds("k", "18446744073709551616"),
             Err(KenvError::NotSeconds { .. })
         ));
-    }
-
-    #[test]
-    fn shell_falls_back_on_bad_value() {
-        let d = Path::new("/bin/sh");
-        assert_eq!(shell(None, d), d);
-        assert_eq!(shell(Some("ash".into()), d), d);
-        assert_eq!(shell(Some("/bin/ash".into()), d), Path::new("/bin/ash"));
     }
 
     #[test]
