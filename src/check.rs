@@ -9,6 +9,7 @@ use std::process::Command;
 
 use crate::config::{self, keys, Paths};
 use crate::newroot;
+use crate::settings::{Problem, Settings};
 use crate::ttys;
 
 /// How bad a finding is.
@@ -59,238 +60,190 @@ pub struct Input<'a> {
 /// Run every check.
 #[must_use]
 pub fn run(input: &Input<'_>) -> Vec<Finding> {
+    let (settings, problems) = Settings::read(input.kenv);
     let mut out = Vec::new();
-    let mut add = |level, what, text: String| out.push(Finding { level, what, text });
-    let kenv = input.kenv;
-
-    // kenv values
-    for key in [
-        keys::INIT_SCRIPT,
-        keys::INIT_CHROOT,
-        keys::INIT_SHELL,
-        keys::INIT_EXEC,
-        keys::INIT_RC,
-    ] {
-        if let Some(v) = kenv(key) {
-            match config::parse_abs_path(key, &v) {
-                Ok(_) => add(Level::Ok, "kenv", format!("{key}={v}")),
-                Err(e) => add(Level::Fail, "kenv", format!("{e}; it will be ignored")),
-            }
-        }
-    }
-    if let Some(v) = kenv(keys::SHUTDOWN_TIMEOUT) {
-        match config::parse_shutdown_timeout(keys::SHUTDOWN_TIMEOUT, &v) {
-            Ok(d) => add(
-                Level::Ok,
-                "kenv",
-                format!("{}={}s", keys::SHUTDOWN_TIMEOUT, d.as_secs()),
-            ),
-            Err(e) => add(
-                Level::Fail,
-                "kenv",
-                format!("{e}; the default 120 s applies"),
-            ),
-        }
-    }
-    for key in [keys::HOOK_TIMEOUT, keys::MOUNTROOT_TIMEOUT] {
-        if let Some(v) = kenv(key) {
-            match config::parse_seconds(key, &v) {
-                Ok(d) => add(Level::Ok, "kenv", format!("{key}={}s", d.as_secs())),
-                Err(e) => add(Level::Fail, "kenv", format!("{e}; the default applies")),
-            }
-        }
-    }
-    if let Some(v) = kenv(keys::REROOT_ORDER) {
-        if v == "transactional" || v == "kill-first" {
-            add(Level::Ok, "kenv", format!("{}={v}", keys::REROOT_ORDER));
-        } else {
-            add(
-                Level::Fail,
-                "kenv",
-                format!(
-                    "{}={v}: not transactional or kill-first; transactional applies",
-                    keys::REROOT_ORDER
-                ),
-            );
-        }
-    }
-    if let Some(v) = kenv(keys::SIGNALS) {
-        match crate::signals::Convention::parse(&v) {
-            Some(_) => add(Level::Ok, "kenv", format!("{}={v}", keys::SIGNALS)),
-            None => add(
-                Level::Fail,
-                "kenv",
-                format!(
-                    "{}={v}: not freebsd or linux; freebsd applies",
-                    keys::SIGNALS
-                ),
-            ),
-        }
-    }
-    let init_path = kenv(keys::INIT_PATH).unwrap_or_else(|| newroot::DEFAULT_INIT_PATH.to_owned());
-    let (search, bad) = newroot::parse_init_path(&init_path);
-    for b in bad {
-        add(
-            Level::Fail,
-            "kenv",
-            format!("init_path entry `{b}` is not absolute; skipped"),
-        );
-    }
-    if search.is_empty() {
-        add(
-            Level::Fail,
-            "kenv",
-            format!("init_path `{init_path}` names no init"),
-        );
-    }
-
-    // /etc/rc and /etc/ttys
-    if input.paths.rc.exists() {
-        add(Level::Ok, "rc", format!("{}", input.paths.rc.display()));
-    } else {
-        add(
-            Level::Warning,
-            "rc",
-            format!(
-                "{} missing: boot goes to single-user mode",
-                input.paths.rc.display()
-            ),
-        );
-    }
-    match ttys::read(&input.paths.ttys) {
-        Ok((entries, problems)) => {
-            for p in &problems {
-                let level = match p {
-                    ttys::TtysError::UnknownFlag { .. } => Level::Warning,
-                    _ => Level::Fail,
-                };
-                add(
-                    level,
-                    "ttys",
-                    format!("{}: {p}", input.paths.ttys.display()),
-                );
-            }
-            let gettys = entries
-                .iter()
-                .filter(|e| e.getty.is_some() && e.status != ttys::Status::Off)
-                .count();
-            add(
-                Level::Ok,
-                "ttys",
-                format!(
-                    "{} entries, {gettys} with a getty that may run",
-                    entries.len()
-                ),
-            );
-        }
-        Err(e) => add(
-            Level::Warning,
-            "ttys",
-            format!("{}: {e}: no gettys", input.paths.ttys.display()),
-        ),
-    }
-
-    // the hook
-    match newroot::trust_hook(&newroot::host_lstat, &input.hook) {
-        Ok(None) => add(
-            Level::Ok,
-            "hook",
-            format!("{}: none (optional)", input.hook.display()),
-        ),
-        Ok(Some(h)) => {
-            let shell = config::shell(kenv(keys::INIT_SHELL), &input.paths.shell);
-            match Command::new(&shell).arg("-n").arg(&h).output() {
-                Ok(o) if o.status.success() => add(
-                    Level::Ok,
-                    "hook",
-                    format!("{}: trusted, syntax ok", h.display()),
-                ),
-                Ok(o) => add(
-                    Level::Fail,
-                    "hook",
-                    format!(
-                        "{}: {} -n: {}",
-                        h.display(),
-                        shell.display(),
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    ),
-                ),
-                Err(e) => add(
-                    Level::Warning,
-                    "hook",
-                    format!("{}: cannot run {} -n: {e}", h.display(), shell.display()),
-                ),
-            }
-        }
-        Err(e) => add(Level::Fail, "hook", format!("{e}: it would be refused")),
-    }
-
-    // the target
-    match kenv(newroot::MOUNTFROM) {
-        None => add(
-            Level::Warning,
-            "target",
-            format!("{} is not set (the hook may set it)", newroot::MOUNTFROM),
-        ),
-        Some(v) => match newroot::parse_mountfrom(&v) {
-            Err(e) => add(Level::Fail, "target", e.to_string()),
-            Ok(sources) => {
-                for s in sources {
-                    match s.device_node() {
-                        Some(dev) if dev.exists() => add(
-                            Level::Ok,
-                            "target",
-                            format!("{}:{}: {} present", s.fstype, s.device, dev.display()),
-                        ),
-                        Some(dev) => add(
-                            Level::Warning,
-                            "target",
-                            format!(
-                                "{}:{}: {} not present (yet: the hook may attach it)",
-                                s.fstype,
-                                s.device,
-                                dev.display()
-                            ),
-                        ),
-                        None => add(
-                            Level::Ok,
-                            "target",
-                            format!("{}:{}: not a device path; not checked", s.fstype, s.device),
-                        ),
-                    }
-                }
-            }
-        },
-    }
-
-    // the init of the new root
+    kenv_findings(&settings, &problems, input.kenv, &mut out);
+    rc_findings(&input.paths, &mut out);
+    ttys_findings(&input.paths, &mut out);
+    hook_findings(input, &settings, &mut out);
+    target_findings(&settings, &mut out);
     if let Some(root) = &input.newroot {
-        let shell = config::shell(
-            kenv(keys::INIT_SHELL),
-            std::path::Path::new(config::DEFAULT_SHELL),
-        );
-        let needs = newroot::Needs::new(cfg!(target_os = "linux"), shell);
-        match newroot::check_new_root(root, &search, &needs) {
-            Ok(p) => add(
-                Level::Ok,
-                "init",
-                format!(
-                    "{}: {} with its interpreter, {} and {} present",
-                    root.display(),
-                    p.display(),
-                    needs
-                        .dirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    needs.shell.display()
-                ),
-            ),
-            Err(e) => add(Level::Fail, "init", format!("{}: {e}", root.display())),
-        }
+        init_findings(root, &settings, &mut out);
     }
     out
+}
+
+fn add(out: &mut Vec<Finding>, level: Level, what: &'static str, text: String) {
+    out.push(Finding { level, what, text });
+}
+
+/// The kenv keys reported in the `kenv` lines, in their order (the target has its own).
+const KENV_LINES: [&str; 11] = [
+    keys::INIT_SCRIPT,
+    keys::INIT_CHROOT,
+    keys::INIT_SHELL,
+    keys::INIT_EXEC,
+    keys::INIT_RC,
+    keys::SHUTDOWN_TIMEOUT,
+    keys::HOOK_TIMEOUT,
+    keys::MOUNTROOT_TIMEOUT,
+    keys::REROOT_ORDER,
+    keys::SIGNALS,
+    keys::INIT_PATH,
+];
+
+/// Each bad value as PID 1 would log it; each good one that is set, as it is in effect.
+fn kenv_findings(
+    settings: &Settings,
+    problems: &[Problem],
+    kenv: &dyn Fn(&str) -> Option<String>,
+    out: &mut Vec<Finding>,
+) {
+    for key in KENV_LINES {
+        let bad: Vec<&Problem> = problems.iter().filter(|p| p.key == key).collect();
+        if bad.is_empty() && kenv(key).is_some() {
+            if let Some(text) = settings.shown(key) {
+                add(out, Level::Ok, "kenv", text);
+            }
+        }
+        for p in bad {
+            add(out, Level::Fail, "kenv", p.to_string());
+        }
+    }
+}
+
+fn rc_findings(paths: &Paths, out: &mut Vec<Finding>) {
+    if paths.rc.exists() {
+        add(out, Level::Ok, "rc", format!("{}", paths.rc.display()));
+    } else {
+        let text = format!(
+            "{} missing: boot goes to single-user mode",
+            paths.rc.display()
+        );
+        add(out, Level::Warning, "rc", text);
+    }
+}
+
+fn ttys_findings(paths: &Paths, out: &mut Vec<Finding>) {
+    let file = paths.ttys.display();
+    let (entries, problems) = match ttys::read(&paths.ttys) {
+        Ok(r) => r,
+        Err(e) => {
+            add(
+                out,
+                Level::Warning,
+                "ttys",
+                format!("{file}: {e}: no gettys"),
+            );
+            return;
+        }
+    };
+    for p in &problems {
+        let level = match p {
+            ttys::TtysError::UnknownFlag { .. } => Level::Warning,
+            _ => Level::Fail,
+        };
+        add(out, level, "ttys", format!("{file}: {p}"));
+    }
+    let gettys = entries
+        .iter()
+        .filter(|e| e.getty.is_some() && e.status != ttys::Status::Off)
+        .count();
+    let text = format!(
+        "{} entries, {gettys} with a getty that may run",
+        entries.len()
+    );
+    add(out, Level::Ok, "ttys", text);
+}
+
+/// The hook: trusted as the reroot would trust it, and accepted by `init_shell -n`.
+fn hook_findings(input: &Input<'_>, settings: &Settings, out: &mut Vec<Finding>) {
+    let h = match newroot::trust_hook(&newroot::host_lstat, &input.hook) {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            let text = format!("{}: none (optional)", input.hook.display());
+            return add(out, Level::Ok, "hook", text);
+        }
+        Err(e) => {
+            return add(
+                out,
+                Level::Fail,
+                "hook",
+                format!("{e}: it would be refused"),
+            )
+        }
+    };
+    let shell = settings
+        .init_shell
+        .clone()
+        .unwrap_or_else(|| input.paths.shell.clone());
+    let (level, text) = match Command::new(&shell).arg("-n").arg(&h).output() {
+        Ok(o) if o.status.success() => (Level::Ok, format!("{}: trusted, syntax ok", h.display())),
+        Ok(o) => (
+            Level::Fail,
+            format!(
+                "{}: {} -n: {}",
+                h.display(),
+                shell.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        ),
+        Err(e) => (
+            Level::Warning,
+            format!("{}: cannot run {} -n: {e}", h.display(), shell.display()),
+        ),
+    };
+    add(out, level, "hook", text);
+}
+
+/// `vfs.root.mountfrom`: it parses, and each alternative's device is there.
+fn target_findings(settings: &Settings, out: &mut Vec<Finding>) {
+    let sources = match &settings.mountfrom {
+        None => {
+            let text = format!("{} is not set (the hook may set it)", newroot::MOUNTFROM);
+            return add(out, Level::Warning, "target", text);
+        }
+        Some(Err(e)) => return add(out, Level::Fail, "target", e.to_string()),
+        Some(Ok(m)) => &m.sources,
+    };
+    for s in sources {
+        let name = format!("{}:{}", s.fstype, s.device);
+        let (level, text) = match s.device_node() {
+            Some(dev) if dev.exists() => (Level::Ok, format!("{name}: {} present", dev.display())),
+            Some(dev) => (
+                Level::Warning,
+                format!(
+                    "{name}: {} not present (yet: the hook may attach it)",
+                    dev.display()
+                ),
+            ),
+            None => (Level::Ok, format!("{name}: not a device path; not checked")),
+        };
+        add(out, level, "target", text);
+    }
+}
+
+/// The new root at `root` has what the switch and its init need.
+fn init_findings(root: &Path, settings: &Settings, out: &mut Vec<Finding>) {
+    let shell = settings
+        .init_shell
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_SHELL));
+    let needs = newroot::Needs::new(cfg!(target_os = "linux"), shell);
+    match newroot::check_new_root(root, &settings.init_path.search, &needs) {
+        Ok(p) => {
+            let dirs: Vec<String> = needs.dirs.iter().map(|d| d.display().to_string()).collect();
+            let text = format!(
+                "{}: {} with its interpreter, {} and {} present",
+                root.display(),
+                p.display(),
+                dirs.join(", "),
+                needs.shell.display()
+            );
+            add(out, Level::Ok, "init", text);
+        }
+        Err(e) => add(out, Level::Fail, "init", format!("{}: {e}", root.display())),
+    }
 }
 
 /// Print the report; the exit status is 1 when anything failed.

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::config::{self, KenvError};
 use crate::kernel::{Sig, REROOT_SIGNAL};
 use crate::passwd::{self, Outcome, RootPassword};
+use crate::signals::Convention;
 
 /// A failed client command.
 #[derive(Debug, thiserror::Error)]
@@ -133,10 +134,8 @@ fn run(args: &[String]) -> Result<u8, ClientError> {
             let sig = runlevel_signal(level)
                 .ok_or_else(|| ClientError::InvalidRunLevel(level.to_owned()))?;
             // Under the Linux convention SIGTERM means reboot: `init 1` would reboot.
-            let linux = platform::get(config::keys::SIGNALS)
-                .ok()
-                .flatten()
-                .is_some_and(|v| v == "linux");
+            let kenv = |k: &str| platform::get(k).ok().flatten();
+            let linux = crate::settings::signals(kenv).value == Convention::Linux;
             if linux && sig == libc::SIGTERM {
                 return Err(ClientError::SingleUnderLinux);
             }

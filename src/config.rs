@@ -196,6 +196,35 @@ pub enum KenvError {
         /// The value.
         value: String,
     },
+    /// A word was expected to be one of a few.
+    #[error("{key}={value}: not {allowed}")]
+    NotOneOf {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// The words allowed, for the message (`freebsd or linux`).
+        allowed: &'static str,
+    },
+    /// An entry of a colon-separated path list is not absolute.
+    #[error("{key} entry `{entry}` is not absolute")]
+    RelativeEntry {
+        /// The key.
+        key: String,
+        /// The entry.
+        entry: String,
+    },
+    /// The init search list names no init at all.
+    #[error("{key} `{value}` names no init")]
+    NoInit {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// `vfs.root.mountfrom` does not parse.
+    #[error(transparent)]
+    Target(#[from] crate::newroot::TargetError),
 }
 
 /// Parse a timeout in whole seconds. FreeBSD ignores values below 2; so does this.
@@ -372,15 +401,38 @@ pub fn effective(store: &[StoreEntry], cmdline: &[(String, String)]) -> Vec<(Str
 /// The default shell, `_PATH_BSHELL`.
 pub const DEFAULT_SHELL: &str = "/bin/sh";
 
-/// The shell to use: kenv `init_shell` when it is an absolute path, else the default.
-#[must_use]
-pub fn shell(kenv_value: Option<String>, default: &Path) -> PathBuf {
-    match kenv_value {
-        Some(v) => parse_abs_path(keys::INIT_SHELL, &v).unwrap_or_else(|e| {
-            tracing::warn!("{e}; using {}", default.display());
-            default.to_path_buf()
-        }),
-        None => default.to_path_buf(),
+/// Mount options as `mount -o` takes them (`vfs.root.mountfrom.options`, a
+/// [`crate::kernel::MountSpec`]'s options): comma-separated words, blanks around them and
+/// empty ones dropped; `ro` and `rw` taken out (the last one wins), the rest kept in order.
+/// The one parser of mount options: the reroot target and both kernels' mounts use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `Some(true)` when the last of `ro`/`rw` is `ro`, `Some(false)` when it is `rw`,
+    /// `None` when neither is given.
+    pub read_only: Option<bool>,
+    /// Every other option, in order (`noatime`, `errors=remount-ro`).
+    pub rest: Vec<String>,
+}
+
+impl MountOptions {
+    /// Parse a comma-separated option list.
+    #[must_use]
+    pub fn parse(options: &str) -> MountOptions {
+        let mut out = MountOptions::default();
+        for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => out.read_only = Some(true),
+                "rw" => out.read_only = Some(false),
+                other => out.rest.push(other.to_owned()),
+            }
+        }
+        out
+    }
+
+    /// The options other than `ro`/`rw`, comma-separated again.
+    #[must_use]
+    pub fn others(&self) -> String {
+        self.rest.join(",")
     }
 }
 
@@ -498,11 +550,16 @@ mod tests {
     }
 
     #[test]
-    fn shell_falls_back_on_bad_value() {
-        let d = Path::new("/bin/sh");
-        assert_eq!(shell(None, d), d);
-        assert_eq!(shell(Some("ash".into()), d), d);
-        assert_eq!(shell(Some("/bin/ash".into()), d), Path::new("/bin/ash"));
+    fn mount_options_split_ro_rw_from_the_rest() {
+        assert_eq!(MountOptions::parse(""), MountOptions::default());
+        let o = MountOptions::parse(" noatime, rw,,errors=remount-ro ");
+        assert_eq!(o.read_only, Some(false));
+        assert_eq!(o.rest, vec!["noatime", "errors=remount-ro"]);
+        assert_eq!(o.others(), "noatime,errors=remount-ro");
+        // The last of ro and rw wins, as mount(8) reads them.
+        assert_eq!(MountOptions::parse("rw,ro,acl").read_only, Some(true));
+        assert_eq!(MountOptions::parse("ro,rw").read_only, Some(false));
+        assert_eq!(MountOptions::parse("acl").read_only, None);
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! - [`children`]: the one reaper and the pid → role table.
 //! - [`ttys`]: the /etc/ttys parser.
 //! - [`config`]: paths, kenv keys, the Linux kenv store.
+//! - [`settings`]: the kenv settings, typed and validated, for PID 1 and `reinit check`.
 //! - [`passwd`]: the single-user password check.
 //! - [`client`]: `init 0|1|6|c|q|r`, `reinit kenv`.
 //! - [`log`]: console logging that never blocks PID 1.
@@ -39,5 +40,6 @@ pub mod log;
 pub mod machine;
 pub mod newroot;
 pub mod passwd;
+pub mod settings;
 pub mod signals;
 pub mod ttys;

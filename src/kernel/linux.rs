@@ -133,10 +133,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn shutdown_timeout(&self) -> Option<Duration> {
-        let v = self.kenv(config::keys::SHUTDOWN_TIMEOUT)?;
-        config::parse_shutdown_timeout(config::keys::SHUTDOWN_TIMEOUT, &v)
-            .map_err(|e| tracing::warn!("{e}; using the default"))
-            .ok()
+        crate::settings::shutdown_timeout(|k| self.kenv(k)).warned()
     }
 
     fn console_names(&self) -> Vec<String> {
@@ -342,15 +339,18 @@ fn parse_uid(status: &str) -> Option<u32> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-/// Split `mount -o` options into mount(2) flags and the filesystem's own data string.
+/// Split `mount -o` options ([`config::MountOptions`]) into mount(2) flags and the
+/// filesystem's own data string.
 #[must_use]
 pub fn mount_options(options: &str) -> (MsFlags, String) {
+    let options = config::MountOptions::parse(options);
     let mut flags = MsFlags::empty();
+    if options.read_only == Some(true) {
+        flags |= MsFlags::MS_RDONLY;
+    }
     let mut data = Vec::new();
-    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => flags |= MsFlags::MS_RDONLY,
-            "rw" => flags &= !MsFlags::MS_RDONLY,
+    for o in &options.rest {
+        match o.as_str() {
             "nosuid" => flags |= MsFlags::MS_NOSUID,
             "nodev" => flags |= MsFlags::MS_NODEV,
             "noexec" => flags |= MsFlags::MS_NOEXEC,

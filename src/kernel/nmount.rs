@@ -85,19 +85,17 @@ pub fn mount(sys: &mut impl Nmount, spec: &MountSpec, dir: &Path) -> Result<(), 
         opt("fspath", dir.display().to_string()),
         opt("from", spec.device.as_str()),
     ];
-    for o in spec
-        .options
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
+    let options = crate::config::MountOptions::parse(&spec.options);
+    for o in &options.rest {
         opts.push(match o.split_once('=') {
             Some((k, v)) => opt(k, v),
-            None => (o.to_owned(), None),
+            None => (o.clone(), None),
         });
     }
+    // `ro`/`rw` among the options (a spec's options normally have neither) count as the
+    // Linux mount reads them: `ro` makes the mount read-only, `rw` cannot undo `read_only`.
     let flags = Flags {
-        read_only: spec.read_only,
+        read_only: spec.read_only || options.read_only == Some(true),
         update: false,
     };
     call(sys, "nmount", dir, &opts, flags)

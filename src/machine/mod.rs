@@ -171,6 +171,12 @@ impl<K: Kernel> Init<K> {
         }
     }
 
+    /// The kenv lookup the [`crate::settings`] readers take: a key is read when it is used,
+    /// so a runtime `reinit kenv` change takes effect.
+    fn kenv(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |k| self.k.kenv(k)
+    }
+
     /// The state PID 1 is in (or was in when the fake kernel ran out of events).
     #[must_use]
     pub fn state(&self) -> State {

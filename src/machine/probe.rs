@@ -1,12 +1,13 @@
 //! The reroot's target: find its device, probe-mount it read-only, check its init; and the
 //! target of phase two.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{self, keys};
+use crate::config;
 use crate::kernel::{Errno, Kernel, MountSpec};
 use crate::newroot::{self, Record};
+use crate::settings::{self, Mountfrom};
 
 use super::reroot::{RerootError, NEWROOT};
 use super::{Init, POLL};
@@ -16,36 +17,22 @@ pub(super) struct Target {
     pub(super) spec: MountSpec,
 }
 
-/// Take `ro`/`rw` out of a mount option list: read-only unless `rw` is given (FreeBSD always
-/// mounts a new root read-only; on Linux `rw` is honoured).
-pub(super) fn split_ro(options: &str) -> (bool, String) {
-    let mut ro = true;
-    let mut rest = Vec::new();
-    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        match o {
-            "rw" => ro = false,
-            "ro" => ro = true,
-            other => rest.push(other),
-        }
-    }
-    (ro, rest.join(","))
-}
-
 impl<K: Kernel> Init<K> {
     /// Find the target (read after the hook, which may set it), wait for its device,
     /// probe-mount it read-only inside the staging area, check its init, unmount it. The
     /// first alternative that mounts is the one the kernel will use, so it must pass.
     pub(super) fn probe_target(&mut self, dir: &Path) -> Result<Target, RerootError> {
-        let value = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
-        let sources = newroot::parse_mountfrom(&value).map_err(RerootError::BadTarget)?;
-        let options = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
-        let (read_only, options) = split_ro(&options);
-        let list = self
-            .k
-            .kenv(keys::INIT_PATH)
-            .unwrap_or_else(|| self.k.default_init_path());
-        let search = newroot::parse_init_path(&list).0;
-        let wait = self.seconds(keys::MOUNTROOT_TIMEOUT, config::DEFAULT_MOUNTROOT_TIMEOUT);
+        let Mountfrom {
+            sources,
+            options,
+            read_only,
+        } = settings::mountfrom(self.kenv())
+            .ok_or(RerootError::NoTarget)?
+            .map_err(RerootError::BadTarget)?;
+        let search = settings::init_path(self.kenv(), &self.k.default_init_path())
+            .warned()
+            .search;
+        let wait = settings::mountroot_timeout(self.kenv()).warned();
         let probe = dir.join(NEWROOT);
         if self.k.is_mount_point(&probe) {
             // An earlier probe that was given up on finished after all.
@@ -92,10 +79,9 @@ impl<K: Kernel> Init<K> {
                 continue;
             }
             // The new root's own shell: init_shell or /bin/sh inside it.
-            let shell = config::shell(
-                self.k.kenv(keys::INIT_SHELL),
-                Path::new(config::DEFAULT_SHELL),
-            );
+            let shell = settings::init_shell(self.kenv())
+                .warned()
+                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_SHELL));
             let needs = newroot::Needs {
                 dirs: self.k.new_root_needs(),
                 shell,
@@ -136,37 +122,26 @@ impl<K: Kernel> Init<K> {
 
     /// The target again in phase two, from the record phase one left (or the kenv).
     pub(super) fn phase_two_target(&self, record: &Record) -> Result<MountSpec, RerootError> {
-        let (value, options, read_only) = match &record.target {
-            Some(t) => (t.clone(), record.options.clone(), record.read_only),
-            None => {
-                let v = self.k.kenv(keys::MOUNTFROM).ok_or(RerootError::NoTarget)?;
-                let o = self.k.kenv(keys::MOUNTFROM_OPTIONS).unwrap_or_default();
-                let (ro, o) = split_ro(&o);
-                (v, o, ro)
-            }
+        let Mountfrom {
+            sources,
+            options,
+            read_only,
+        } = match &record.target {
+            Some(t) => Mountfrom {
+                sources: newroot::parse_mountfrom(t).map_err(RerootError::BadTarget)?,
+                options: record.options.clone(),
+                read_only: record.read_only,
+            },
+            None => settings::mountfrom(self.kenv())
+                .ok_or(RerootError::NoTarget)?
+                .map_err(RerootError::BadTarget)?,
         };
-        let s = newroot::parse_mountfrom(&value)
-            .map_err(RerootError::BadTarget)?
-            .into_iter()
-            .next()
-            .ok_or(RerootError::NoTarget)?;
+        let s = sources.into_iter().next().ok_or(RerootError::NoTarget)?;
         Ok(MountSpec {
             fstype: s.fstype,
             device: s.device,
             options,
             read_only,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ro_unless_rw() {
-        assert_eq!(split_ro(""), (true, String::new()));
-        assert_eq!(split_ro("noatime, rw"), (false, "noatime".into()));
-        assert_eq!(split_ro("rw,ro,acl"), (true, "acl".into()));
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::config::keys;
 use crate::kernel::{Kernel, Wake};
+use crate::settings;
 use crate::signals::{self, Action, Request};
 
 use super::{Init, State};
@@ -163,16 +163,7 @@ impl<K: Kernel> Init<K> {
 
     /// kenv `reinit.signals`, read at every use (a runtime `reinit kenv` takes effect).
     pub(super) fn signal_convention(&self) -> signals::Convention {
-        match self.k.kenv(keys::SIGNALS) {
-            None => signals::Convention::default(),
-            Some(v) => signals::Convention::parse(&v).unwrap_or_else(|| {
-                tracing::warn!(
-                    "kenv {}={v}: not freebsd or linux; using freebsd",
-                    keys::SIGNALS
-                );
-                signals::Convention::default()
-            }),
-        }
+        settings::signals(self.kenv()).warned()
     }
 
     /// Take the signals that have arrived as requests, without waiting.

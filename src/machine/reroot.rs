@@ -16,12 +16,12 @@
 //! on the old root.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::children::Role;
 use crate::config::{self, keys};
 use crate::kernel::{Kernel, KernelError};
 use crate::newroot::{self, HookError, NewRootError, Record, TargetError};
+use crate::settings::{self, RerootOrder as Order};
 use crate::signals::Action;
 
 use super::probe::Target;
@@ -78,15 +78,6 @@ pub enum RerootError {
     /// A shutdown was asked for before the point of no return; it goes ahead instead.
     #[error("{0:?} requested meanwhile")]
     ShutdownRequested(Action),
-}
-
-/// The order of the reroot steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Order {
-    /// Hook and checks before anything is stopped (default).
-    Transactional,
-    /// FreeBSD's and nbd-init's: stop everything, then hook and checks.
-    KillFirst,
 }
 
 impl<K: Kernel> Init<K> {
@@ -217,10 +208,8 @@ impl<K: Kernel> Init<K> {
         if let Err(e) = record.save(&dir) {
             tracing::warn!("reroot: cannot write the record in {}: {e}", dir.display());
         }
-        let list = self
-            .k
-            .kenv(keys::INIT_PATH)
-            .unwrap_or_else(|| self.k.default_init_path());
+        // Its problems were logged by phase one's probe.
+        let init = settings::init_path(self.kenv(), &self.k.default_init_path()).value;
         let env = pid1_env();
         // A shutdown asked for during the switch (or carried from phase one) is done by
         // this process, on the new root: the new root's init may not be reinit.
@@ -228,12 +217,15 @@ impl<K: Kernel> Init<K> {
         if let Some(state) = self.shutdown_instead("starting the new root's init") {
             return state;
         }
-        for p in newroot::parse_init_path(&list).0 {
+        for p in init.search {
             let argv = vec![p.display().to_string()];
             let e = self.exec_successor(&p, &argv, &env);
             tracing::warn!("reroot: {e}");
         }
-        tracing::error!("reroot: cannot exec init from {list}; going to single user mode");
+        tracing::error!(
+            "reroot: cannot exec init from {}; going to single user mode",
+            init.list
+        );
         State::SingleUser
     }
 
@@ -245,27 +237,7 @@ impl<K: Kernel> Init<K> {
     }
 
     pub(super) fn reroot_order(&self) -> Order {
-        match self.k.kenv(keys::REROOT_ORDER).as_deref() {
-            None | Some("transactional") => Order::Transactional,
-            Some("kill-first") => Order::KillFirst,
-            Some(other) => {
-                tracing::warn!(
-                    "kenv {}={other}: not transactional or kill-first; using transactional",
-                    keys::REROOT_ORDER
-                );
-                Order::Transactional
-            }
-        }
-    }
-
-    pub(super) fn seconds(&self, key: &str, default: Duration) -> Duration {
-        match self.k.kenv(key) {
-            None => default,
-            Some(v) => config::parse_seconds(key, &v).unwrap_or_else(|e| {
-                tracing::warn!("{e}; using {} s", default.as_secs());
-                default
-            }),
-        }
+        settings::reroot_order(self.kenv()).warned()
     }
 
     /// The hook's `prepare` phase and the target checks. The error says whether the hook ran
@@ -315,7 +287,7 @@ impl<K: Kernel> Init<K> {
         let mut env = config::script_env();
         env.push(("REROOT_DIR".into(), dir.display().to_string()));
         env.push(("REROOT_PHASE".into(), phase.into()));
-        let timeout = self.seconds(keys::HOOK_TIMEOUT, config::DEFAULT_HOOK_TIMEOUT);
+        let timeout = settings::hook_timeout(self.kenv()).warned();
         tracing::info!("reroot: {} ({phase})", hook.display());
         let end = match self.start_script(Role::Hook, hook, &["autoboot"], env) {
             Ok(pid) => self.wait_script(pid, Some(timeout), |_| false),

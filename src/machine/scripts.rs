@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::children::Role;
-use crate::config::{self, keys};
+use crate::config;
 use crate::kernel::{ChildStatus, Kernel, KernelError, KillSig, KillTarget, Pid, SpawnSpec, Stdio};
 use crate::newroot;
+use crate::settings;
 use crate::signals::Request;
 
 use super::Init;
@@ -36,7 +37,9 @@ pub(super) fn describe(end: &ScriptEnd) -> String {
 
 impl<K: Kernel> Init<K> {
     pub(super) fn shell(&self) -> PathBuf {
-        config::shell(self.k.kenv(keys::INIT_SHELL), &self.paths.shell)
+        settings::init_shell(self.kenv())
+            .warned()
+            .unwrap_or_else(|| self.paths.shell.clone())
     }
 
     /// argv of a script: the script itself when it is executable, else the shell running it.

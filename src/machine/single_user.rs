@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use crate::children::Role;
-use crate::config::{self, keys};
+use crate::config;
 use crate::kernel::{ChildStatus, Kernel, SpawnSpec, Stdio};
 use crate::passwd::{self, RootPassword};
+use crate::settings;
 use crate::signals::{Action, Request};
 use crate::ttys::{self};
 
@@ -16,13 +17,9 @@ use super::{Init, RuncomMode, State};
 impl<K: Kernel> Init<K> {
     /// Run the system startup script (init.c `runcom`).
     pub(super) fn runcom(&mut self) -> State {
-        let script = match self.k.kenv(keys::INIT_RC) {
-            Some(v) => config::parse_abs_path(keys::INIT_RC, &v).unwrap_or_else(|e| {
-                tracing::warn!("{e}; using {}", self.paths.rc.display());
-                self.paths.rc.clone()
-            }),
-            None => self.paths.rc.clone(),
-        };
+        let script = settings::init_rc(self.kenv())
+            .warned()
+            .unwrap_or_else(|| self.paths.rc.clone());
         let args: &[&str] = match self.runcom_mode {
             RuncomMode::Autoboot => &["autoboot"],
             RuncomMode::Fastboot => &[],

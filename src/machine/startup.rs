@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use crate::children::Role;
-use crate::config::{self, keys};
 use crate::kernel::{Kernel, KernelError};
+use crate::settings;
 use crate::signals::{self};
 
 use super::requests::interrupts_rc;
@@ -38,31 +38,26 @@ impl<K: Kernel> Init<K> {
         for e in self.k.early_mounts() {
             tracing::warn!("early mounts: {e}");
         }
-        if let Some(v) = self.k.kenv(keys::INIT_EXEC) {
-            self.init_exec(&v);
+        if let Some(path) = settings::init_exec(self.kenv()).errored() {
+            self.init_exec(&path);
         }
         let mut first = if flags.single {
             State::SingleUser
         } else {
             State::Runcom
         };
-        if let Some(v) = self.k.kenv(keys::INIT_SCRIPT) {
-            if let Some(s) = self.init_script(&v) {
-                first = s;
-            }
+        if let Some(s) = self.init_script() {
+            first = s;
         }
-        if let Some(v) = self.k.kenv(keys::INIT_CHROOT) {
-            match config::parse_abs_path(keys::INIT_CHROOT, &v) {
-                Ok(dir) => match self.k.chroot(&dir) {
-                    // The new root's own /dev (init.c mounts devfs after the chroot).
-                    Ok(()) => {
-                        for e in self.k.early_mounts() {
-                            tracing::warn!("early mounts: {e}");
-                        }
+        if let Some(dir) = settings::init_chroot(self.kenv()).warned() {
+            match self.k.chroot(&dir) {
+                // The new root's own /dev (init.c mounts devfs after the chroot).
+                Ok(()) => {
+                    for e in self.k.early_mounts() {
+                        tracing::warn!("early mounts: {e}");
                     }
-                    Err(e) => tracing::warn!("init_chroot: {e}; staying in /"),
-                },
-                Err(e) => tracing::warn!("{e}; ignored"),
+                }
+                Err(e) => tracing::warn!("init_chroot: {e}; staying in /"),
             }
         }
         first
@@ -70,15 +65,8 @@ impl<K: Kernel> Init<K> {
 
     /// kenv `init_exec`: replace PID 1 by this program, directly if it is executable, else
     /// through the shell. If that fails, start-up continues (init.c would exit and panic).
-    pub(super) fn init_exec(&mut self, value: &str) {
-        let path = match config::parse_abs_path(keys::INIT_EXEC, value) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("{e}; continuing normal start-up");
-                return;
-            }
-        };
-        let (file, argv) = self.script_argv(&path, &[]);
+    pub(super) fn init_exec(&mut self, path: &Path) {
+        let (file, argv) = self.script_argv(path, &[]);
         tracing::info!("init_exec: replacing pid 1 with {}", path.display());
         let e = self.exec_successor(&file, &argv, &pid1_env());
         tracing::error!("init_exec: {e}; continuing normal start-up");
@@ -128,16 +116,16 @@ impl<K: Kernel> Init<K> {
         self.k.exec_holding_signals(path, argv, env, &carry)
     }
 
-    /// kenv `init_script`: run it first; failure means single-user. Returns the state to
-    /// start in when it is not the default.
-    pub(super) fn init_script(&mut self, value: &str) -> Option<State> {
-        let path = match config::parse_abs_path(keys::INIT_SCRIPT, value) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("{e}; going to single user mode");
-                return Some(State::SingleUser);
-            }
-        };
+    /// kenv `init_script`: run it first; failure, or a value that cannot name it, means
+    /// single-user. Returns the state to start in when it is not the default.
+    pub(super) fn init_script(&mut self) -> Option<State> {
+        let script = settings::init_script(self.kenv());
+        let bad = !script.problems.is_empty();
+        let path = script.errored();
+        if bad {
+            return Some(State::SingleUser);
+        }
+        let path = path?;
         match self.run_script(Role::InitScript, &path, &[], None, interrupts_rc) {
             ScriptEnd::Done(s) if s.success() => None,
             ScriptEnd::Interrupted => Some(self.follow_requests().unwrap_or(State::SingleUser)),

@@ -848,6 +848,7 @@ fn flags_parse_like_getopt() {
     assert!(!Flags::parse(&strs(&["singles"])).0.single);
 }
 
+mod kenv_settings;
 mod reroot;
 
 /// FreeBSD revokes the console when /etc/rc, a session leader with the console as its
