@@ -47,6 +47,14 @@ mod tests;
 
 pub use reroot::RerootError;
 
+/// The fake kernel has no events left: the machine stops where it is, and `?` carries this
+/// out of every state. A real kernel always has a next event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Idle;
+
+/// What a step that may wait returns.
+pub(crate) type Step<T> = Result<T, Idle>;
+
 /// How often the stop loop looks for processes that are not PID 1's children.
 pub(super) const POLL: Duration = Duration::from_millis(100);
 
@@ -147,7 +155,6 @@ pub struct Init<K: Kernel> {
     requests: Requests,
     current: State,
     runcom_mode: RuncomMode,
-    idle: bool,
     panics_in_a_row: u32,
     /// Single-user shells in a row killed by a signal within [`config::SHELL_QUICK_DEATH`]
     /// of their start (a shell that cannot run, e.g. its root's device is gone).
@@ -165,7 +172,6 @@ impl<K: Kernel> Init<K> {
             requests: Requests::default(),
             current: State::SingleUser,
             runcom_mode: RuncomMode::Autoboot,
-            idle: false,
             panics_in_a_row: 0,
             quick_shell_deaths: 0,
         }
@@ -211,10 +217,11 @@ impl<K: Kernel> Init<K> {
             tracing::info!("entering {state}");
             let result = catch_unwind(AssertUnwindSafe(|| self.run_state(state)));
             state = match result {
-                Ok(next) => {
+                Ok(Ok(next)) => {
                     self.panics_in_a_row = 0;
                     next
                 }
+                Ok(Err(Idle)) => return,
                 Err(payload) => {
                     let what = payload
                         .downcast_ref::<&str>()
@@ -227,14 +234,13 @@ impl<K: Kernel> Init<K> {
                     self.panics_in_a_row += 1;
                     if self.panics_in_a_row > 1 {
                         // Do not spin if single-user mode itself keeps failing.
-                        let _ = self.wait(Some(config::STALL_TIMEOUT));
+                        if self.wait(Some(config::STALL_TIMEOUT)).is_err() {
+                            return;
+                        }
                     }
                     State::SingleUser
                 }
             };
-            if self.idle {
-                return;
-            }
         }
     }
 
@@ -242,20 +248,19 @@ impl<K: Kernel> Init<K> {
     pub fn run(&mut self, flags: Flags) -> ! {
         let first = self.boot(flags);
         loop {
+            // Only a kernel without events returns from it; stay alive.
             self.transition(first);
-            // Only a kernel without events gets here; stay alive.
-            self.idle = false;
         }
     }
 
-    fn run_state(&mut self, state: State) -> State {
+    fn run_state(&mut self, state: State) -> Step<State> {
         match state {
             State::SingleUser => self.single_user(),
             State::Runcom => self.runcom(),
-            State::ReadTtys => self.read_ttys(),
+            State::ReadTtys => Ok(self.read_ttys()),
             State::MultiUser => self.multi_user(),
-            State::CleanTtys => self.clean_ttys(),
-            State::Catatonia => self.catatonia(),
+            State::CleanTtys => Ok(self.clean_ttys()),
+            State::Catatonia => Ok(self.catatonia()),
             State::Death => self.death(),
             State::DeathSingle => self.death_single(),
         }
@@ -264,19 +269,16 @@ impl<K: Kernel> Init<K> {
     // ----------------------------------------------------------------------------------
     // Waiting, requests, children
 
-    /// The only place PID 1 blocks. Signals become queued requests. Returns false when the
-    /// fake kernel has nothing left (and marks the machine idle).
-    fn wait(&mut self, timeout: Option<Duration>) -> bool {
+    /// The only place PID 1 blocks. Signals become queued requests. [`Idle`] when the fake
+    /// kernel has nothing left: `?` carries it out of every state.
+    fn wait(&mut self, timeout: Option<Duration>) -> Step<()> {
         match self.k.wait(timeout) {
             Wake::Signals(sigs) => {
                 self.queue_signals(sigs);
-                true
+                Ok(())
             }
-            Wake::Timeout => true,
-            Wake::Exhausted => {
-                self.idle = true;
-                false
-            }
+            Wake::Timeout => Ok(()),
+            Wake::Exhausted => Err(Idle),
         }
     }
 
@@ -300,17 +302,18 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Wait STALL_TIMEOUT (so a message can be read), unless a request comes first.
-    fn stall(&mut self, then: State) -> State {
+    fn stall(&mut self, then: State) -> Step<State> {
         let deadline = self.k.now() + config::STALL_TIMEOUT;
         loop {
             self.reap();
-            if let Some(s) = self.follow_requests() {
-                return s;
+            if let Some(s) = self.follow_requests()? {
+                return Ok(s);
             }
             let now = self.k.now();
-            if now >= deadline || !self.wait(Some(deadline - now)) {
-                return then;
+            if now >= deadline {
+                return Ok(then);
             }
+            self.wait(Some(deadline - now))?;
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::newroot::{self, Record};
 use crate::settings::{self, Mountfrom};
 
 use super::reroot::{RerootError, NEWROOT};
-use super::{Init, POLL};
+use super::{Init, Step, POLL};
 
 /// The validated target.
 pub(super) struct Target {
@@ -21,14 +21,16 @@ impl<K: Kernel> Init<K> {
     /// Find the target (read after the hook, which may set it), wait for its device,
     /// probe-mount it read-only inside the staging area, check its init, unmount it. The
     /// first alternative that mounts is the one the kernel will use, so it must pass.
-    pub(super) fn probe_target(&mut self, dir: &Path) -> Result<Target, RerootError> {
+    pub(super) fn probe_target(&mut self, dir: &Path) -> Step<Result<Target, RerootError>> {
         let Mountfrom {
             sources,
             options,
             read_only,
-        } = settings::mountfrom(self.kenv())
-            .ok_or(RerootError::NoTarget)?
-            .map_err(RerootError::BadTarget)?;
+        } = match settings::mountfrom(self.kenv()) {
+            None => return Ok(Err(RerootError::NoTarget)),
+            Some(Err(e)) => return Ok(Err(RerootError::BadTarget(e))),
+            Some(Ok(m)) => m,
+        };
         let search = settings::init_path(self.kenv(), &self.k.default_init_path())
             .warned()
             .search;
@@ -40,7 +42,9 @@ impl<K: Kernel> Init<K> {
                 "reroot: {} is mounted already: unmounting it",
                 probe.display()
             );
-            self.k.unmount(&probe, true).map_err(RerootError::Unmount)?;
+            if let Err(e) = self.k.unmount(&probe, true) {
+                return Ok(Err(RerootError::Unmount(e)));
+            }
         }
         let mut last = RerootError::NoTarget;
         // One deadline for the devices of every alternative: a long list of absent ones
@@ -49,13 +53,13 @@ impl<K: Kernel> Init<K> {
         for s in sources {
             self.collect_requests();
             if let Some(a) = self.shutdown_queued() {
-                return Err(RerootError::ShutdownRequested(a));
+                return Ok(Err(RerootError::ShutdownRequested(a)));
             }
             let name = format!("{}:{}", s.fstype, s.device);
             if let Some(node) = s.device_node() {
-                if !self.wait_for(&node, deadline) {
+                if !self.wait_for(&node, deadline)? {
                     if let Some(a) = self.shutdown_queued() {
-                        return Err(RerootError::ShutdownRequested(a));
+                        return Ok(Err(RerootError::ShutdownRequested(a)));
                     }
                     last = RerootError::NoDevice(node);
                     continue;
@@ -73,7 +77,7 @@ impl<K: Kernel> Init<K> {
                 if e.errno == Errno::ETIMEDOUT {
                     // The mount may still complete after the child was given up on.
                     let _ = self.k.unmount(&probe, true);
-                    return Err(RerootError::Mount(name, e));
+                    return Ok(Err(RerootError::Mount(name, e)));
                 }
                 last = RerootError::Mount(name, e);
                 continue;
@@ -92,30 +96,34 @@ impl<K: Kernel> Init<K> {
                 if let Err(f) = self.k.unmount(&probe, true) {
                     tracing::error!("reroot: {f}");
                 }
-                return Err(RerootError::Unmount(e));
+                return Ok(Err(RerootError::Unmount(e)));
             }
-            let init = checked.map_err(RerootError::NewRoot)?;
+            let init = match checked {
+                Ok(init) => init,
+                Err(e) => return Ok(Err(RerootError::NewRoot(e))),
+            };
             tracing::info!("reroot: target {name} has {}", init.display());
-            return Ok(Target {
+            return Ok(Ok(Target {
                 spec: MountSpec { read_only, ..spec },
-            });
+            }));
         }
-        Err(last)
+        Ok(Err(last))
     }
 
     /// Wait until `deadline` for `path` to exist (a device the hook just attached); give up
     /// early when a shutdown is asked for.
-    pub(super) fn wait_for(&mut self, path: &Path, deadline: Duration) -> bool {
+    pub(super) fn wait_for(&mut self, path: &Path, deadline: Duration) -> Step<bool> {
         loop {
             if path.exists() {
-                return true;
+                return Ok(true);
             }
             let now = self.k.now();
-            if now >= deadline
-                || !self.wait(Some(POLL.min(deadline - now)))
-                || self.shutdown_queued().is_some()
-            {
-                return path.exists();
+            if now >= deadline {
+                return Ok(path.exists());
+            }
+            self.wait(Some(POLL.min(deadline - now)))?;
+            if self.shutdown_queued().is_some() {
+                return Ok(path.exists());
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::kernel::{Kernel, Wake};
 use crate::settings;
 use crate::signals::{self, Action, Request};
 
-use super::{Init, State};
+use super::{Init, State, Step};
 
 /// PID 1's queue of requests and the shutdown action they have asked for (init.c's
 /// `requested_transition` and `Reboot`/`howto`, without the overwriting). Pure: no kernel,
@@ -184,20 +184,22 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Take queued requests in order until one leads to another state.
-    pub(super) fn follow_requests(&mut self) -> Option<State> {
+    pub(super) fn follow_requests(&mut self) -> Step<Option<State>> {
         loop {
             let before = self.requests.action();
-            let r = self.requests.next()?;
+            let Some(r) = self.requests.next() else {
+                return Ok(None);
+            };
             self.log_action_change(before);
             let next = match r {
                 Request::Rescan => Some(State::CleanTtys),
                 Request::Catatonia => Some(State::Catatonia),
                 Request::Death(_) => Some(State::Death),
                 Request::DeathSingle(_) => Some(State::DeathSingle),
-                Request::Reroot => self.reroot(),
+                Request::Reroot => self.reroot()?,
             };
             if next.is_some() {
-                return next;
+                return Ok(next);
             }
         }
     }

@@ -26,7 +26,7 @@ use crate::signals::Action;
 
 use super::probe::Target;
 use super::scripts::{describe, ScriptEnd};
-use super::{pid1_env, Init, State};
+use super::{pid1_env, Init, State, Step};
 
 /// The trampoline's name inside the staging area.
 pub(super) const TRAMPOLINE: &str = "init";
@@ -84,7 +84,7 @@ impl<K: Kernel> Init<K> {
     /// A reroot request: phase one. Returns `None` when the reroot was aborted (the caller
     /// carries on where it was) and the next state otherwise (single-user after a failure
     /// past the point of no return; on success this process is replaced).
-    pub(super) fn reroot(&mut self) -> Option<State> {
+    pub(super) fn reroot(&mut self) -> Step<Option<State>> {
         self.merge_reroot_requests("this one");
         let order = self.reroot_order();
         tracing::warn!("reroot requested ({order:?} order)");
@@ -97,15 +97,15 @@ impl<K: Kernel> Init<K> {
         let staged_here = match self.stage(&dir) {
             Ok(m) => m,
             Err(e) => {
-                self.abort_reroot(&dir, false, false, &e);
-                return None;
+                self.abort_reroot(&dir, false, false, &e)?;
+                return Ok(None);
             }
         };
         let trampoline = match self.install_trampoline(&dir) {
             Ok(t) => t,
             Err(e) => {
-                self.abort_reroot(&dir, staged_here, false, &e);
-                return None;
+                self.abort_reroot(&dir, staged_here, false, &e)?;
+                return Ok(None);
             }
         };
         record.lap("stage", self.k.now().saturating_sub(t));
@@ -113,7 +113,7 @@ impl<K: Kernel> Init<K> {
         let written = self.file_identity(&trampoline.0);
         let mut target = None;
         if order == Order::Transactional {
-            let prepared = self.prepare(&dir, &mut record).and_then(|tg| {
+            let prepared = self.prepare(&dir, &mut record)?.and_then(|tg| {
                 // The last look before the point of no return.
                 self.collect_requests();
                 match self.shutdown_queued() {
@@ -124,8 +124,8 @@ impl<K: Kernel> Init<K> {
             match prepared {
                 Ok(tg) => target = Some(tg),
                 Err((e, hook_ran)) => {
-                    self.abort_reroot(&dir, staged_here, hook_ran, &e);
-                    return None;
+                    self.abort_reroot(&dir, staged_here, hook_ran, &e)?;
+                    return Ok(None);
                 }
             }
         }
@@ -133,21 +133,18 @@ impl<K: Kernel> Init<K> {
         tracing::warn!("reroot: point of no return: stopping every process but the survivors");
         let t = self.k.now();
         self.revoke_ttys();
-        self.runshutdown();
+        self.runshutdown()?;
         record.lap("shutdown", self.k.now().saturating_sub(t));
         let t = self.k.now();
-        self.stop_all_but_survivors(&dir);
+        self.stop_all_but_survivors(&dir)?;
         record.lap("kill", self.k.now().saturating_sub(t));
-        if self.idle {
-            return Some(State::SingleUser);
-        }
         let target = match target {
             Some(t) => t,
-            None => match self.prepare(&dir, &mut record) {
+            None => match self.prepare(&dir, &mut record)? {
                 Ok(t) => t,
                 Err((e, _)) => {
                     tracing::error!("reroot failed: {e}; going to single user mode");
-                    return Some(State::SingleUser);
+                    return Ok(Some(State::SingleUser));
                 }
             },
         };
@@ -161,7 +158,7 @@ impl<K: Kernel> Init<K> {
         // processes were stopped) is done here instead of switching.
         self.collect_requests();
         if let Some(state) = self.shutdown_instead("switching") {
-            return Some(state);
+            return Ok(Some(state));
         }
         let (path, argv, env) = trampoline;
         // Only the file PID 1 wrote and checked, unchanged, is exec'd as PID 1.
@@ -171,13 +168,13 @@ impl<K: Kernel> Init<K> {
                 "reroot: {} is not the file written at the stage step; switching from this process instead",
                 path.display()
             );
-            return Some(self.reroot_phase_two());
+            return Ok(Some(self.reroot_phase_two()));
         }
         tracing::info!("reroot: exec {}", argv.join(" "));
         // What is still queued, and what arrives during the exec, reaches the trampoline.
         let e = self.exec_holding_requests(&path, &argv, &env);
         tracing::error!("reroot: {e}; switching from this process instead");
-        Some(self.reroot_phase_two())
+        Ok(Some(self.reroot_phase_two()))
     }
 
     /// Phase two, in the trampoline (`init -r`), or in phase one's process when the exec of
@@ -246,24 +243,25 @@ impl<K: Kernel> Init<K> {
         &mut self,
         dir: &Path,
         record: &mut Record,
-    ) -> Result<Target, (RerootError, bool)> {
+    ) -> Step<Result<Target, (RerootError, bool)>> {
         let t = self.k.now();
         let hook_ran = match newroot::trust_hook(&|p: &Path| self.k.lstat(p), &self.paths.rc_reroot)
         {
-            Err(e) => return Err((RerootError::HookRefused(e), false)),
+            Err(e) => return Ok(Err((RerootError::HookRefused(e), false))),
             Ok(None) => {
                 tracing::info!("reroot: no {} (optional)", self.paths.rc_reroot.display());
                 false
             }
             Ok(Some(hook)) => {
-                self.run_hook(&hook, "prepare", dir)
-                    .map_err(|e| (e, true))?;
+                if let Err(e) = self.run_hook(&hook, "prepare", dir)? {
+                    return Ok(Err((e, true)));
+                }
                 true
             }
         };
         record.lap("hook", self.k.now().saturating_sub(t));
         let t = self.k.now();
-        let target = self.probe_target(dir).map_err(|e| (e, hook_ran))?;
+        let target = self.probe_target(dir)?.map_err(|e| (e, hook_ran));
         record.lap("probe", self.k.now().saturating_sub(t));
         Ok(target)
     }
@@ -276,13 +274,13 @@ impl<K: Kernel> Init<K> {
         hook: &Path,
         phase: &str,
         dir: &Path,
-    ) -> Result<(), RerootError> {
+    ) -> Step<Result<(), RerootError>> {
         if phase != "prepare" && !newroot::hook_knows_phases(hook) {
             tracing::info!(
                 "reroot: {} does not read REROOT_PHASE (nbd-init style): no {phase} phase",
                 hook.display()
             );
-            return Ok(());
+            return Ok(Ok(()));
         }
         let mut env = config::script_env();
         env.push(("REROOT_DIR".into(), dir.display().to_string()));
@@ -290,10 +288,10 @@ impl<K: Kernel> Init<K> {
         let timeout = settings::hook_timeout(self.kenv()).warned();
         tracing::info!("reroot: {} ({phase})", hook.display());
         let end = match self.start_script(Role::Hook, hook, &["autoboot"], env) {
-            Ok(pid) => self.wait_script(pid, Some(timeout), |_| false),
+            Ok(pid) => self.wait_script(pid, Some(timeout), |_| false)?,
             Err(end) => end,
         };
-        match end {
+        Ok(match end {
             ScriptEnd::Done(s) if s.success() => Ok(()),
             ScriptEnd::TimedOut(pid) => {
                 self.kill_script(hook, pid);
@@ -304,7 +302,7 @@ impl<K: Kernel> Init<K> {
                 hook.display(),
                 describe(&end)
             ))),
-        }
+        })
     }
 
     /// Undo a failed phase one: the hook's `abort` phase, the staging tmpfs if this attempt
@@ -315,10 +313,10 @@ impl<K: Kernel> Init<K> {
         staged_here: bool,
         hook_ran: bool,
         e: &RerootError,
-    ) {
+    ) -> Step<()> {
         if hook_ran {
             if let Some(hook) = self.hook_for("abort") {
-                if let Err(e) = self.run_hook(&hook, "abort", dir) {
+                if let Err(e) = self.run_hook(&hook, "abort", dir)? {
                     tracing::warn!("reroot: {e}");
                 }
             }
@@ -342,6 +340,7 @@ impl<K: Kernel> Init<K> {
             _ => "the system keeps running",
         };
         tracing::error!("reroot aborted: {e}; {then}");
+        Ok(())
     }
 
     /// The hook for a phase after `prepare`, every reason not to run it logged.

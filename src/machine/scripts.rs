@@ -11,7 +11,7 @@ use crate::newroot;
 use crate::settings;
 use crate::signals::Request;
 
-use super::Init;
+use super::{Init, Step};
 
 /// How a script run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,6 @@ pub(super) enum ScriptEnd {
     SpawnFailed(KernelError),
     Interrupted,
     TimedOut(Pid),
-    Idle,
 }
 
 pub(super) fn describe(end: &ScriptEnd) -> String {
@@ -31,7 +30,6 @@ pub(super) fn describe(end: &ScriptEnd) -> String {
         ScriptEnd::SpawnFailed(e) => format!("cannot start: {e}"),
         ScriptEnd::Interrupted => "interrupted by a request".into(),
         ScriptEnd::TimedOut(_) => "timed out".into(),
-        ScriptEnd::Idle => "no events".into(),
     }
 }
 
@@ -71,10 +69,10 @@ impl<K: Kernel> Init<K> {
         args: &[&str],
         timeout: Option<Duration>,
         interrupt: fn(&Request) -> bool,
-    ) -> ScriptEnd {
+    ) -> Step<ScriptEnd> {
         match self.start_script(role, script, args, config::script_env()) {
             Ok(pid) => self.wait_script(pid, timeout, interrupt),
-            Err(end) => end,
+            Err(end) => Ok(end),
         }
     }
 
@@ -119,29 +117,27 @@ impl<K: Kernel> Init<K> {
         pid: Pid,
         timeout: Option<Duration>,
         interrupt: fn(&Request) -> bool,
-    ) -> ScriptEnd {
+    ) -> Step<ScriptEnd> {
         let deadline = timeout.map(|t| self.k.now() + t);
         loop {
             let h = self.reap();
             if let Some(e) = h.ended.iter().find(|e| e.pid == pid) {
-                return ScriptEnd::Done(e.status);
+                return Ok(ScriptEnd::Done(e.status));
             }
             if self.requests.queued().any(interrupt) {
-                return ScriptEnd::Interrupted;
+                return Ok(ScriptEnd::Interrupted);
             }
             let left = match deadline {
                 Some(d) => {
                     let now = self.k.now();
                     if now >= d {
-                        return ScriptEnd::TimedOut(pid);
+                        return Ok(ScriptEnd::TimedOut(pid));
                     }
                     Some(d - now)
                 }
                 None => None,
             };
-            if !self.wait(left) {
-                return ScriptEnd::Idle;
-            }
+            self.wait(left)?;
         }
     }
 

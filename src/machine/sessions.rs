@@ -8,7 +8,7 @@ use crate::children::{Ended, Role};
 use crate::kernel::{Kernel, KillSig, KillTarget, Pid, SpawnSpec, Stdio};
 use crate::ttys::{self, TtyEntry};
 
-use super::{Init, State};
+use super::{Init, State, Step};
 
 /// One /etc/ttys line PID 1 runs a getty on (init.c `session_t`).
 #[derive(Debug, Clone)]
@@ -62,12 +62,12 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Take the system multiuser (init.c `multi_user`).
-    pub(super) fn multi_user(&mut self) -> State {
+    pub(super) fn multi_user(&mut self) -> Step<State> {
         self.k.raise_securelevel();
         loop {
             self.reap();
-            if let Some(s) = self.follow_requests() {
-                return s;
+            if let Some(s) = self.follow_requests()? {
+                return Ok(s);
             }
             self.start_due_gettys();
             let now = self.k.now();
@@ -78,9 +78,7 @@ impl<K: Kernel> Init<K> {
                 .filter_map(|s| s.not_before)
                 .min()
                 .map(|t| t.saturating_sub(now));
-            if !self.wait(next) {
-                return State::MultiUser;
-            }
+            self.wait(next)?;
         }
     }
 

@@ -11,16 +11,16 @@ use crate::signals::Action;
 
 use super::scripts::{describe, ScriptEnd};
 use super::stop::{label, Spare};
-use super::{Init, State};
+use super::{Init, State, Step};
 use crate::newroot::is_executable;
 
 impl<K: Kernel> Init<K> {
     /// Bring the system down (init.c `death`): revoke the ttys, run /etc/rc.shutdown with
     /// its hard timeout.
-    pub(super) fn death(&mut self) -> State {
+    pub(super) fn death(&mut self) -> Step<State> {
         self.revoke_ttys();
-        self.runshutdown();
-        State::DeathSingle
+        self.runshutdown()?;
+        Ok(State::DeathSingle)
     }
 
     /// The hard timeout of /etc/rc.shutdown.
@@ -34,7 +34,7 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Run /etc/rc.shutdown `reboot|single` (init.c `runshutdown`). Optional; bounded.
-    pub(super) fn runshutdown(&mut self) {
+    pub(super) fn runshutdown(&mut self) -> Step<()> {
         let action = self.requests.action().unwrap_or(Action::Single);
         let script = self.paths.rc_shutdown.clone();
         let timeout = self.shutdown_timeout();
@@ -44,63 +44,58 @@ impl<K: Kernel> Init<K> {
             &[action.script_arg()],
             Some(timeout),
             |_| false,
-        );
+        )?;
         self.absorb_shutdown_requests();
         match end {
             ScriptEnd::Done(s) if s.success() => {}
-            ScriptEnd::Missing | ScriptEnd::Idle => {}
+            ScriptEnd::Missing => {}
             ScriptEnd::TimedOut(pid) => self.kill_script(&script, pid),
             end => tracing::warn!("{}: {}", script.display(), describe(&end)),
         }
+        Ok(())
     }
 
     /// Kill every process (init.c `death_single`): SIGTERM, wait, SIGKILL, wait; then
     /// single-user mode, which reboots if that was asked for.
-    pub(super) fn death_single(&mut self) -> State {
+    pub(super) fn death_single(&mut self) -> Step<State> {
         if let Err(e) = self.k.revoke(&self.paths.console.clone()) {
             tracing::debug!("{e}");
         }
         let dir = self.paths.reroot_dir.clone();
         // Survivors are spared here and stopped last, by exitrd.
-        self.stop_all_but_survivors(&dir);
-        if self.idle {
-            return State::DeathSingle;
-        }
+        self.stop_all_but_survivors(&dir)?;
         self.sessions.clear();
-        State::SingleUser
+        Ok(State::SingleUser)
     }
 
     /// The end: sync, /etc/rc.final, sync, reboot(2). `None` if reboot(2) failed.
-    pub(super) fn final_reboot(&mut self, how: RebootHow) -> Option<State> {
+    pub(super) fn final_reboot(&mut self, how: RebootHow) -> Step<Option<State>> {
         self.k.sync();
         let fin = self.paths.rc_final.clone();
         if is_executable(&fin) {
             let timeout = self.shutdown_timeout();
-            match self.run_script(Role::Final, &fin, &[], Some(timeout), |_| false) {
+            match self.run_script(Role::Final, &fin, &[], Some(timeout), |_| false)? {
                 ScriptEnd::Done(_) | ScriptEnd::Missing => {}
                 ScriptEnd::TimedOut(pid) => self.kill_script(&fin, pid),
-                ScriptEnd::Idle => return Some(State::SingleUser),
                 end => tracing::warn!("{}: {}", fin.display(), describe(&end)),
             }
         }
         // After exitrd nothing may be written: the root's daemon may be gone.
-        let flush = if self.exitrd() {
+        let flush = if self.exitrd()? {
             Flush::Nothing
         } else {
             Flush::Sync
         };
         tracing::info!("{how}");
         match self.k.reboot(how, flush) {
-            Ok(()) => {
+            Ok(()) => loop {
                 // The kernel is taking the system down; only wait.
-                while self.wait(None) {
-                    self.reap();
-                }
-                Some(State::SingleUser)
-            }
+                self.wait(None)?;
+                self.reap();
+            },
             Err(e) => {
                 tracing::error!("{e}; going to single user mode");
-                None
+                Ok(None)
             }
         }
     }
@@ -110,10 +105,10 @@ impl<K: Kernel> Init<K> {
     /// but the root, the API filesystems and the staging area, remounts the root read-only,
     /// and only then stops the survivors (the hook's `stop` phase, then SIGTERM/SIGKILL) and
     /// unmounts what the staging area holds. No-op without survivors.
-    pub(super) fn exitrd(&mut self) -> bool {
+    pub(super) fn exitrd(&mut self) -> Step<bool> {
         let dir = self.paths.reroot_dir.clone();
         if self.survivors(&dir).is_some_and(|s| s.is_empty()) {
-            return false;
+            return Ok(false);
         }
         tracing::warn!(
             "shutdown: survivors run from {}: stopping them last",
@@ -148,7 +143,7 @@ impl<K: Kernel> Init<K> {
         // from the root may be the one serving it (nbd-client -systemd-mark), and / is
         // read-only now.
         if let Some(hook) = self.hook_for("stop") {
-            if let Err(e) = self.run_hook(&hook, "stop", &dir) {
+            if let Err(e) = self.run_hook(&hook, "stop", &dir)? {
                 tracing::warn!("shutdown: {e}");
             }
         }
@@ -174,7 +169,7 @@ impl<K: Kernel> Init<K> {
             }
         }
         let outside: Vec<i32> = outside.iter().map(|p| p.pid).collect();
-        self.stop_processes(|p| outside.contains(&p.pid));
+        self.stop_processes(|p| outside.contains(&p.pid))?;
         for m in mounts
             .iter()
             .rev()
@@ -185,6 +180,6 @@ impl<K: Kernel> Init<K> {
             }
         }
         self.k.sync();
-        true
+        Ok(true)
     }
 }

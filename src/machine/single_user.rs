@@ -12,11 +12,11 @@ use crate::ttys::{self};
 
 use super::requests::interrupts_rc;
 use super::scripts::{describe, ScriptEnd};
-use super::{Init, RuncomMode, State};
+use super::{Init, RuncomMode, State, Step};
 
 impl<K: Kernel> Init<K> {
     /// Run the system startup script (init.c `runcom`).
-    pub(super) fn runcom(&mut self) -> State {
+    pub(super) fn runcom(&mut self) -> Step<State> {
         let script = settings::init_rc(self.kenv())
             .warned()
             .unwrap_or_else(|| self.paths.rc.clone());
@@ -26,12 +26,12 @@ impl<K: Kernel> Init<K> {
         };
         let end = match self.start_script(Role::Rc, &script, args, config::script_env()) {
             Ok(pid) => loop {
-                match self.wait_script(pid, None, interrupts_rc) {
+                match self.wait_script(pid, None, interrupts_rc)? {
                     // init.c leaves rc running during a reroot; when the reroot aborts, rc
                     // is still being waited for.
                     ScriptEnd::Interrupted if self.take_request(Request::Reroot) => {
-                        if let Some(s) = self.reroot() {
-                            return s;
+                        if let Some(s) = self.reroot()? {
+                            return Ok(s);
                         }
                     }
                     end => break end,
@@ -39,19 +39,18 @@ impl<K: Kernel> Init<K> {
             },
             Err(end) => end,
         };
-        match end {
+        Ok(match end {
             ScriptEnd::Done(s) if s.success() => {
                 self.runcom_mode = RuncomMode::Autoboot;
                 State::ReadTtys
             }
-            ScriptEnd::Interrupted => self.follow_requests().unwrap_or(State::Runcom),
-            ScriptEnd::Idle => State::Runcom,
+            ScriptEnd::Interrupted => self.follow_requests()?.unwrap_or(State::Runcom),
             end => {
                 // A shutdown requested while rc ran (e.g. rc ran reboot(8)) goes first; a
                 // ^Z or a rescan it asked for has no state to apply to any more.
                 self.drop_stale_requests(&script.display().to_string());
-                if let Some(s) = self.follow_requests() {
-                    return s;
+                if let Some(s) = self.follow_requests()? {
+                    return Ok(s);
                 }
                 tracing::error!(
                     "{}: {}; going to single user mode",
@@ -60,17 +59,17 @@ impl<K: Kernel> Init<K> {
                 );
                 State::SingleUser
             }
-        }
+        })
     }
 
     // ----------------------------------------------------------------------------------
     // The states
 
     /// Bring the system up single user (init.c `single_user`).
-    pub(super) fn single_user(&mut self) -> State {
+    pub(super) fn single_user(&mut self) -> Step<State> {
         if let Some(Action::Reboot(how)) = self.requests.action() {
-            match self.final_reboot(how) {
-                Some(s) => return s,
+            match self.final_reboot(how)? {
+                Some(s) => return Ok(s),
                 None => self.requests.clear_action(), // reboot failed: give the operator a shell
             }
         }
@@ -124,21 +123,19 @@ impl<K: Kernel> Init<K> {
                             return self.stall(State::SingleUser);
                         }
                         tracing::warn!("single user shell terminated by signal {sig}, restarting");
-                        State::SingleUser
+                        Ok(State::SingleUser)
                     }
                     _ => {
                         self.quick_shell_deaths = 0;
                         self.runcom_mode = RuncomMode::Fastboot;
-                        State::Runcom
+                        Ok(State::Runcom)
                     }
                 };
             }
-            if let Some(s) = self.follow_requests() {
-                return s;
+            if let Some(s) = self.follow_requests()? {
+                return Ok(s);
             }
-            if !self.wait(None) {
-                return State::SingleUser;
-            }
+            self.wait(None)?;
         }
     }
 

@@ -10,7 +10,7 @@ use crate::signals::{self};
 
 use super::requests::interrupts_rc;
 use super::scripts::{describe, ScriptEnd};
-use super::{pid1_env, Flags, Init, RuncomMode, State};
+use super::{pid1_env, Flags, Idle, Init, RuncomMode, State, Step};
 
 impl<K: Kernel> Init<K> {
     // ----------------------------------------------------------------------------------
@@ -46,8 +46,11 @@ impl<K: Kernel> Init<K> {
         } else {
             State::Runcom
         };
-        if let Some(s) = self.init_script() {
-            first = s;
+        match self.init_script() {
+            Ok(Some(s)) => first = s,
+            Ok(None) => {}
+            // The fake kernel ran out of events while init_script ran.
+            Err(Idle) => return State::SingleUser,
         }
         if let Some(dir) = settings::init_chroot(self.kenv()).warned() {
             match self.k.chroot(&dir) {
@@ -118,25 +121,31 @@ impl<K: Kernel> Init<K> {
 
     /// kenv `init_script`: run it first; failure, or a value that cannot name it, means
     /// single-user. Returns the state to start in when it is not the default.
-    pub(super) fn init_script(&mut self) -> Option<State> {
+    pub(super) fn init_script(&mut self) -> Step<Option<State>> {
         let script = settings::init_script(self.kenv());
         let bad = !script.problems.is_empty();
         let path = script.errored();
         if bad {
-            return Some(State::SingleUser);
+            return Ok(Some(State::SingleUser));
         }
-        let path = path?;
-        match self.run_script(Role::InitScript, &path, &[], None, interrupts_rc) {
-            ScriptEnd::Done(s) if s.success() => None,
-            ScriptEnd::Interrupted => Some(self.follow_requests().unwrap_or(State::SingleUser)),
-            end => {
-                tracing::error!(
-                    "init_script {}: {}; going to single user mode",
-                    path.display(),
-                    describe(&end)
-                );
-                Some(State::SingleUser)
-            }
-        }
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        Ok(
+            match self.run_script(Role::InitScript, &path, &[], None, interrupts_rc)? {
+                ScriptEnd::Done(s) if s.success() => None,
+                ScriptEnd::Interrupted => {
+                    Some(self.follow_requests()?.unwrap_or(State::SingleUser))
+                }
+                end => {
+                    tracing::error!(
+                        "init_script {}: {}; going to single user mode",
+                        path.display(),
+                        describe(&end)
+                    );
+                    Some(State::SingleUser)
+                }
+            },
+        )
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::config;
 use crate::kernel::{Errno, Kernel, KillSig, KillTarget, ProcInfo};
 
-use super::{Init, POLL};
+use super::{Init, Step, POLL};
 
 /// How a process is named in the log: its command name, or for a program run through its
 /// copied loader, the program's name and the loader's.
@@ -124,11 +124,10 @@ impl<K: Kernel> Init<K> {
     /// bounded wait (init.c `death_single`). With no survivor at all, each signal goes to
     /// every process at once (kill(-1)); otherwise by pid, and survivors receive no signal.
     /// When the process list cannot be had, anyone may be a survivor: nothing is signalled.
-    pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) {
+    pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) -> Step<()> {
         let survivors = self.survivors(dir);
         if survivors.as_ref().is_some_and(Vec::is_empty) {
-            self.stop_everyone();
-            return;
+            return self.stop_everyone();
         }
         for p in survivors.unwrap_or_default() {
             tracing::info!(
@@ -142,12 +141,12 @@ impl<K: Kernel> Init<K> {
             );
         }
         let spare = Spare::new(dir);
-        self.stop_processes(|p| spare.spares(p));
+        self.stop_processes(|p| spare.spares(p))
     }
 
     /// The fast path of [`Init::stop_all_but_survivors`]: kill(-1) also reaches processes
     /// that appear meanwhile; waiting ends when no child is left.
-    fn stop_everyone(&mut self) {
+    fn stop_everyone(&mut self) -> Step<()> {
         for sig in [KillSig::Term, KillSig::Kill] {
             match self.k.kill(KillTarget::All, sig) {
                 Ok(()) => {}
@@ -162,23 +161,22 @@ impl<K: Kernel> Init<K> {
                     break;
                 }
                 let now = self.k.now();
-                if now >= deadline || !self.wait(Some(deadline - now)) {
+                if now >= deadline {
                     break;
                 }
-            }
-            if self.idle {
-                return;
+                self.wait(Some(deadline - now))?;
             }
         }
         match self.k.processes() {
             Ok(left) => report_undead(&left),
             Err(e) => tracing::error!("cannot list processes: {e}"),
         }
+        Ok(())
     }
 
     /// SIGTERM, a bounded wait, SIGKILL, a bounded wait, to every process `spare` refuses;
     /// processes are looked for again at each step (new ones get the signal too).
-    pub(super) fn stop_processes(&mut self, spare: impl Fn(&ProcInfo) -> bool) {
+    pub(super) fn stop_processes(&mut self, spare: impl Fn(&ProcInfo) -> bool) -> Step<()> {
         for sig in [KillSig::Term, KillSig::Kill] {
             let mut sent = std::collections::BTreeSet::new();
             let deadline = self.k.now() + config::DEATH_WATCH;
@@ -191,11 +189,11 @@ impl<K: Kernel> Init<K> {
                         // Nobody can be told from a survivor: signal no one, and do not
                         // take silence for death.
                         tracing::error!("cannot list processes ({e}): nothing is stopped");
-                        return;
+                        return Ok(());
                     }
                 };
                 if left.is_empty() {
-                    return;
+                    return Ok(());
                 }
                 let mut new = false;
                 for p in left.iter().filter(|p| sent.insert(p.pid)) {
@@ -216,11 +214,10 @@ impl<K: Kernel> Init<K> {
                     }
                     break;
                 }
-                if !self.wait(Some(POLL.min(deadline - now))) {
-                    return;
-                }
+                self.wait(Some(POLL.min(deadline - now)))?;
             }
         }
+        Ok(())
     }
 }
 

@@ -73,7 +73,6 @@ fn multi_user(root: &Root, k: FakeKernel) -> Init<FakeKernel> {
     init.transition(first);
     assert_eq!(init.state(), State::MultiUser);
     assert_eq!(init.gettys(), vec![("ttyv0".to_owned(), 101)]);
-    init.idle = false;
     init
 }
 
@@ -299,7 +298,6 @@ fn getty_respawns_and_is_throttled() {
         init.k.exit(pid, Exited(1));
     }
     init.transition(State::MultiUser);
-    init.idle = false;
     assert_eq!(
         init.k.spawns().len(),
         1 + 4,
@@ -339,7 +337,6 @@ fn sighup_rescans_ttys() {
     );
     init.k.signal(Sig::Hup);
     init.transition(State::MultiUser);
-    init.idle = false;
     // The old ttyv0 getty got SIGHUP (the fake lets it die at once) and restarted with the
     // new command; ttyv1 started.
     assert!(init
@@ -356,7 +353,6 @@ fn sighup_rescans_ttys() {
     // An unchanged line is left alone by a rescan.
     init.k.signal(Sig::Hup);
     init.transition(State::MultiUser);
-    init.idle = false;
     assert_eq!(
         init.gettys(),
         vec![("ttyv0".to_owned(), 102), ("ttyv1".to_owned(), 103)]

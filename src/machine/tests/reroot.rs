@@ -348,9 +348,11 @@ fn every_failure_before_the_point_of_no_return_aborts() {
         (
             "hook spawn",
             |_, k| {
-                // Neither directly nor through the shell.
+                // Neither directly nor through the shell; the abort phase then starts (a
+                // failed spawn hands out no pid) and ends.
                 k.fail(CallKind::Spawn, Errno::ENOEXEC)
-                    .fail(CallKind::Spawn, Errno::ENOEXEC);
+                    .fail(CallKind::Spawn, Errno::ENOEXEC)
+                    .exit(102, Exited(0));
             },
             true,
         ),
@@ -394,7 +396,11 @@ fn every_failure_before_the_point_of_no_return_aborts() {
         (
             "missing device",
             |_, k| {
-                k.exit(102, Exited(0));
+                // The device never comes: the mountroot wait (3 s) runs out, then the abort
+                // phase (103) ends.
+                k.exit(102, Exited(0))
+                    .tick(Duration::from_secs(4))
+                    .exit(103, Exited(0));
                 k.set_kenv("vfs.root.mountfrom", "ufs:/nonexistent/ada9");
             },
             true,
@@ -556,15 +562,23 @@ fn a_shutdown_asked_for_during_the_hook_aborts_the_reroot_and_happens() {
 fn a_shutdown_asked_for_after_the_point_of_no_return_is_done_instead() {
     let rr = Rr::new();
     let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
-    // hook 102, then rc.shutdown single (103) during which SIGUSR2 arrives; stop phase 104.
+    // hook 102; the last look before the point of no return finds nothing (time passes
+    // first); then rc.shutdown single (103) during which SIGUSR2 arrives; stop phase 104.
     init.k
         .exit(102, Exited(0))
+        .tick(Duration::from_millis(1))
         .signal(Sig::Usr2)
         .exit(103, Exited(0))
         .exit(104, Exited(0));
     init.transition(State::MultiUser);
     assert_eq!(trampoline_execs(&init, &rr), 0, "{:?}", init.k.actions());
     assert!(!switched(&init));
+    let phases: Vec<String> = init.k.calls().iter().filter_map(phase).collect();
+    assert_eq!(
+        phases,
+        strs(&["prepare", "stop"]),
+        "no abort: past the point of no return"
+    );
     let a = init.k.actions();
     assert_eq!(
         a.last(),
@@ -715,7 +729,6 @@ fn a_hung_probe_mount_aborts_within_the_mountroot_timeout() {
     // The given-up mount completes later; the next reroot takes it off before its probe.
     fs::create_dir_all(rr.s("root")).unwrap();
     init.k.set_mounted(&rr.s("root")).clear_calls();
-    init.idle = false;
     init.k
         .signal(Sig::Reroot)
         .exit(104, Exited(0))
