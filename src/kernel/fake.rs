@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::nmount::{self, FsInfo, Nmount, Opt};
 use super::{
     ChildStatus, Errno, Flush, Kernel, KernelError, KillSig, KillTarget, MountSpec, Pid, Posix,
-    ProcInfo, Reaped, RebootHow, Sig, SpawnSpec, Stdio, Wake,
+    ProcInfo, Program, Reaped, RebootHow, Sig, SpawnSpec, Stdio, Wake,
 };
 
 /// One recorded call.
@@ -640,34 +640,26 @@ impl Posix for FakeKernel {
         self.calls.push(Call::Sync);
     }
 
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
+    fn exec(&mut self, program: Program<'_>, hold: Option<&[Sig]>) -> KernelError {
+        let Program { path, argv, env } = program;
         self.calls
             .push(Call::Exec(path.to_path_buf(), argv.to_vec()));
         self.exec_envs.push(env.to_vec());
+        if let Some(carry) = hold {
+            // A signal that arrives during the exec is held for the next program too.
+            let mut held = carry.to_vec();
+            held.extend(self.during_exec);
+            self.exec_carries.push(held);
+        }
         if let Some(s) = self.during_exec.take() {
             self.events.push_front(Event::Signal(s));
         }
-        let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
-        KernelError::new("execve", Some(path), errno)
-    }
-
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError {
-        // A signal that arrives during the exec is held for the next program too.
-        let mut held = carry.to_vec();
-        held.extend(self.during_exec);
-        self.exec_carries.push(held);
-        let e = self.exec(path, argv, env);
         // The exec failed: the carried signals come back to this process first.
-        for s in carry.iter().rev() {
+        for s in hold.unwrap_or_default().iter().rev() {
             self.events.push_front(Event::Signal(*s));
         }
-        e
+        let errno = self.injected(CallKind::Exec).unwrap_or(Errno::ENOENT);
+        KernelError::new("execve", Some(path), errno)
     }
 
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError> {

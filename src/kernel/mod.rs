@@ -286,6 +286,17 @@ pub enum Flush {
     Nothing,
 }
 
+/// A program to exec as PID 1: its path, its argv and exactly this environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Program<'a> {
+    /// The file to execute.
+    pub path: &'a Path,
+    /// argv, argv\[0\] included.
+    pub argv: &'a [String],
+    /// The whole environment.
+    pub env: &'a [(String, String)],
+}
+
 /// A process the kernel reports as running (for "would not die" reports, and to tell the
 /// survivors of a reroot from everything else).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -401,22 +412,15 @@ pub trait Posix {
     /// sync(2).
     fn sync(&mut self);
 
-    /// Replace PID 1 with another program with this environment (kenv `init_exec`, the
-    /// reroot trampoline, the new root's init). Returns only if it failed.
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError;
-
-    /// [`Posix::exec`] with every signal blocked first and `carry` raised on this process:
-    /// what arrives meanwhile, and what is carried, stays pending across the exec for the
-    /// next program (reinit's own trampoline), which receives it once it unblocks it. PID 1
-    /// with its handlers gone would lose it (the kernel drops default-disposition signals
+    /// Replace PID 1 with another program with exactly this environment (kenv `init_exec`,
+    /// the reroot trampoline, the new root's init). Returns only if it failed.
+    ///
+    /// `hold: Some(carry)`: every signal is blocked first and `carry` raised on this
+    /// process, so that what arrives meanwhile, and what is carried, stays pending across
+    /// the exec for the next program (a reinit), which receives it once it unblocks it. PID
+    /// 1 with its handlers gone would lose it (the kernel drops default-disposition signals
     /// sent to init). On failure the signal mask is restored.
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError;
+    fn exec(&mut self, program: Program<'_>, hold: Option<&[Sig]>) -> KernelError;
 
     /// `chdir(path); chroot(".")` (kenv `init_chroot`).
     fn chroot(&mut self, path: &Path) -> Result<(), KernelError>;
@@ -459,7 +463,7 @@ pub trait Kernel: Posix {
     }
 
     /// Whether `path` is a reinit (it carries reinit's hand-off note), which may be exec'd
-    /// with [`Posix::exec_holding_signals`]: it installs its handlers before it unblocks
+    /// with [`Posix::exec`] holding signals: it installs its handlers before it unblocks
     /// signals. Any other init gets the empty mask the kernel gives PID 1.
     fn is_reinit(&self, path: &Path) -> bool {
         crate::carry::is_reinit(path)

@@ -25,7 +25,8 @@ use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
 
 use super::{
-    ChildStatus, KernelError, KillSig, KillTarget, Pid, Posix, Reaped, Sig, SpawnSpec, Stdio, Wake,
+    ChildStatus, KernelError, KillSig, KillTarget, Pid, Posix, Program, Reaped, Sig, SpawnSpec,
+    Stdio, Wake,
 };
 use crate::config::Paths;
 
@@ -375,32 +376,10 @@ impl<P> Posix for RealKernel<P> {
     }
 
     /// execve(2) with exactly `env`.
-    fn exec(&mut self, path: &Path, argv: &[String], env: &[(String, String)]) -> KernelError {
-        let err = |e| KernelError::new("execve", Some(path), e);
-        let Some(p) = cstring(path) else {
-            return err(Errno::EINVAL);
+    fn exec(&mut self, program: Program<'_>, hold: Option<&[Sig]>) -> KernelError {
+        let Some(carry) = hold else {
+            return execve(program);
         };
-        let args: Vec<CString> = argv
-            .iter()
-            .filter_map(|a| CString::new(a.as_bytes()).ok())
-            .collect();
-        let env: Vec<CString> = env
-            .iter()
-            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
-            .collect();
-        match nix::unistd::execve(&p, &args, &env) {
-            Err(e) => err(e),
-            Ok(never) => match never {},
-        }
-    }
-
-    fn exec_holding_signals(
-        &mut self,
-        path: &Path,
-        argv: &[String],
-        env: &[(String, String)],
-        carry: &[Sig],
-    ) -> KernelError {
         let mut old = SigSet::empty();
         let _ = sigprocmask(
             SigmaskHow::SIG_SETMASK,
@@ -412,7 +391,7 @@ impl<P> Posix for RealKernel<P> {
                 let _ = nix::sys::signal::raise(sig);
             }
         }
-        let e = self.exec(path, argv, env);
+        let e = execve(program);
         // Still here: the carried signals come back to this process's handlers.
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         e
@@ -632,6 +611,26 @@ fn decode(answer: &[u8], call: &'static str, target: &Path) -> Result<(), Kernel
     e.call = std::borrow::Cow::Owned(c.to_owned());
     e.target = (!t.is_empty()).then(|| PathBuf::from(t));
     Err(e)
+}
+
+/// execve(2) with exactly `env`; returns only on failure.
+fn execve(Program { path, argv, env }: Program<'_>) -> KernelError {
+    let err = |e| KernelError::new("execve", Some(path), e);
+    let Some(p) = cstring(path) else {
+        return err(Errno::EINVAL);
+    };
+    let args: Vec<CString> = argv
+        .iter()
+        .filter_map(|a| CString::new(a.as_bytes()).ok())
+        .collect();
+    let env: Vec<CString> = env
+        .iter()
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect();
+    match nix::unistd::execve(&p, &args, &env) {
+        Err(e) => err(e),
+        Ok(never) => match never {},
+    }
 }
 
 #[cfg(test)]

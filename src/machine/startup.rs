@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::children::Role;
-use crate::kernel::{Kernel, KernelError};
+use crate::kernel::{Kernel, KernelError, Program};
 use crate::settings;
 use crate::signals::{self};
 
@@ -98,7 +98,7 @@ impl<K: Kernel> Init<K> {
                 self.requests.len()
             );
         }
-        self.k.exec(path, argv, env)
+        self.k.exec(Program { path, argv, env }, None)
     }
 
     /// Exec a reinit with every request still queued, and every signal that arrives during
@@ -116,7 +116,7 @@ impl<K: Kernel> Init<K> {
             .into_iter()
             .map(signals::signal_of)
             .collect();
-        self.k.exec_holding_signals(path, argv, env, &carry)
+        self.k.exec(Program { path, argv, env }, Some(&carry))
     }
 
     /// kenv `init_script`: run it first; failure, or a value that cannot name it, means
