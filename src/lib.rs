@@ -18,6 +18,7 @@
 //!
 //! - [`kernel`]: the one OS seam (`linux`, `freebsd`, `fake`).
 //! - [`machine`]: the states, with init.c's names, and the reroot (phase one and two).
+//! - [`trust`]: whether only root controls a path (hook, staging area, trampoline).
 //! - [`newroot`]: the reroot's rules (target syntax, hook trust, init in the new root, record).
 //! - [`check`], [`carry`]: `reinit check` and `reinit carry`.
 //! - [`signals`]: signal → request, a pure table.
@@ -42,4 +43,5 @@ pub mod newroot;
 pub mod passwd;
 pub mod settings;
 pub mod signals;
+pub mod trust;
 pub mod ttys;

@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod bounded;
 mod errno;
 #[cfg(test)]
 pub mod fake;
@@ -536,7 +537,7 @@ pub trait Kernel: Posix {
         dir: &Path,
         limit: Duration,
     ) -> Result<(), KernelError> {
-        unix::bounded("mount", dir, limit, || self.mount(spec, dir))
+        bounded::bounded("mount", dir, limit, || self.mount(spec, dir))
     }
 
     /// Unmount `dir`. `force`: FreeBSD MNT_FORCE, Linux MNT_DETACH.
