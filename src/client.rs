@@ -198,9 +198,12 @@ fn kenv(args: &[String]) -> Result<u8, ClientError> {
 mod platform {
     //! kenv on Linux: the runtime store over the kernel command line.
     use std::fs;
-    use std::io::Write;
+    use std::io::{self, Write};
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use nix::fcntl::{Flock, FlockArg};
 
     use super::ClientError;
     use crate::config::{self, StoreEntry, KENV_STORE};
@@ -223,35 +226,53 @@ mod platform {
 
     /// Rewrite the store atomically with one more entry.
     fn append(entry: StoreEntry) -> Result<(), ClientError> {
-        let mut entries = read_store()?;
+        append_at(Path::new(KENV_STORE), entry).map_err(store_err)
+    }
+
+    /// Rewrite the store at `path` with one more entry: under an exclusive lock on
+    /// `path.lock` (concurrent writers would otherwise each rewrite what they read and lose
+    /// the others' entries), into a new file that replaces the store by rename.
+    pub(super) fn append_at(path: &Path, entry: StoreEntry) -> std::io::Result<()> {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let dir = path.parent().unwrap_or(Path::new("/dev"));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let lock = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path.with_extension("lock"))?;
+        let _held =
+            Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
+        let mut entries = match fs::read_to_string(path) {
+            Ok(t) => config::parse_store(&t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let key = match &entry {
             StoreEntry::Set(k, _) | StoreEntry::Unset(k) => k.clone(),
         };
         entries.retain(|e| !matches!(e, StoreEntry::Set(k, _) | StoreEntry::Unset(k) if *k == key));
         entries.push(entry);
-        let path = Path::new(KENV_STORE);
-        let dir = path.parent().unwrap_or(Path::new("/dev"));
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(store_err)?;
-        let tmp = dir.join(format!("kenv.{}", std::process::id()));
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("kenv.{}.{n}", std::process::id()));
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)
-            .map_err(store_err)?;
+            .open(&tmp)?;
         for e in &entries {
             let line = match e {
                 StoreEntry::Set(k, v) => format!("{k}={v}\n"),
                 StoreEntry::Unset(k) => format!("-{k}\n"),
             };
-            f.write_all(line.as_bytes()).map_err(store_err)?;
+            f.write_all(line.as_bytes())?;
         }
-        f.sync_all().map_err(store_err)?;
-        fs::rename(&tmp, path).map_err(store_err)
+        f.sync_all()?;
+        fs::rename(&tmp, path)
     }
 
     pub fn set(name: &str, value: &str) -> Result<(), ClientError> {
@@ -350,7 +371,32 @@ pub fn runlevel_sig(level: &str) -> Option<Sig> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Writers at once (threads here; processes in the namespace tier) lose nothing: each
+    /// rewrite of the store happens under its lock.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn concurrent_store_writers_lose_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("reinit/kenv");
+        std::thread::scope(|s| {
+            for i in 0..20 {
+                let store = &store;
+                s.spawn(move || {
+                    platform::append_at(
+                        store,
+                        config::StoreEntry::Set(format!("w{i}"), i.to_string()),
+                    )
+                    .unwrap();
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&store).unwrap();
+        let entries = config::parse_store(&text);
+        assert_eq!(entries.len(), 20, "{text}");
+    }
 
     #[test]
     fn runlevels_map_as_freebsd() {

@@ -186,7 +186,7 @@ pub enum KenvError {
         value: String,
     },
     /// A name is not usable as a kenv key.
-    #[error("kenv name `{0}` is empty or contains `=` or whitespace")]
+    #[error("kenv name `{0}` is empty, starts with `-`, or contains `=`, whitespace or a control character")]
     BadName(String),
     /// The shutdown timeout is below FreeBSD's minimum of 2 s.
     #[error("kenv {key}={value}: below the minimum of 2 seconds")]
@@ -270,7 +270,13 @@ pub fn parse_abs_path(key: &str, value: &str) -> Result<PathBuf, KenvError> {
 
 /// Check that a kenv name is usable.
 pub fn check_name(name: &str) -> Result<(), KenvError> {
-    if name.is_empty() || name.contains('=') || name.chars().any(char::is_whitespace) {
+    // A leading '-' would read back as an unset line of the Linux store (and as an option
+    // to kenv(1)).
+    if name.is_empty()
+        || name.starts_with('-')
+        || name.contains('=')
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         Err(KenvError::BadName(name.to_owned()))
     } else {
         Ok(())
@@ -488,6 +494,16 @@ mod tests {
         assert_eq!(parse_cmdline("=x a==b"), vec![("a".into(), "=b".into())]);
         // Unterminated quote: the rest is one word, as the kernel does.
         assert_eq!(parse_cmdline("k=\"a b"), vec![("k".into(), "a b".into())]);
+    }
+
+    #[test]
+    fn kenv_names_that_cannot_be_stored_are_refused() {
+        for bad in ["", "-a", "a=b", "a b", "a\u{1}", "a\n"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "vfs.root.mountfrom", "a-b", "reinit.hook_timeout"] {
+            assert!(check_name(good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]
