@@ -1,6 +1,6 @@
 //! FreeBSD's nmount(2) as reinit uses it: the mount point, the option list, the `errmsg`.
 //!
-//! This is the one copy of that logic. The real FreeBSD kernel ([`super::freebsd`]) runs it
+//! This is the one copy of that logic. The real FreeBSD kernel (`kernel::freebsd`) runs it
 //! over the real system calls, and the fake kernel's FreeBSD personality runs it over a model
 //! of what a FreeBSD kernel does, so that a unit test on any host fails where FreeBSD would.
 //! What a real FreeBSD kernel (13.2) does, and the model knows:

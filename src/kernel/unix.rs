@@ -1,4 +1,4 @@
-//! The POSIX half of the real kernels, shared by [`super::linux`] and [`super::freebsd`]:
+//! The POSIX half of the real kernels, shared by `kernel::linux` and `kernel::freebsd`:
 //! [`RealKernel`], which implements [`Posix`] once for both (the one child-setup routine,
 //! the reaper's `waitpid`, kill, sync, exec and chroot), the start-up signal mask, signal
 //! delivery, and the bounded call in a child process.

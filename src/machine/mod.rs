@@ -1,6 +1,6 @@
 //! The state machine of PID 1, with init.c's state names.
 //!
-//! Each state is a method that does its work, waits (in [`Init::wait`], the only place PID 1
+//! Each state is a method that does its work, waits (in `Init::wait`, the only place PID 1
 //! blocks) and returns the next state, exactly as init.c's `state_func_t`s do. Signals become
 //! queued [`Request`]s (see [`crate::signals`]); after every wake-up the one reaper runs and the
 //! state looks at the queue. [`Init::transition`] runs states forever and turns a panic inside
