@@ -32,6 +32,7 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 pub mod linux_switch;
 pub mod nmount;
+mod signal_waiter;
 mod types;
 pub mod unix;
 
