@@ -12,10 +12,13 @@ if [ "$(id -u)" != 0 ]; then exec "$bin" --test-threads=4; fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cp "$bin" "$dir/unit-tests"
+cp docs/faults.md "$dir/faults.md"
 chmod 755 "$dir" "$dir/unit-tests"
+chmod 644 "$dir/faults.md"
 cd "$dir"
 setpriv --reuid=65534 --regid=65534 --clear-groups \
-  env -i HOME="$dir" PATH=/usr/sbin:/usr/bin:/sbin:/bin "$dir/unit-tests" --test-threads=4 |
+  env -i HOME="$dir" PATH=/usr/sbin:/usr/bin:/sbin:/bin REINIT_FAULTS_DOC="$dir/faults.md" \
+  "$dir/unit-tests" --test-threads=4 |
   tail -n 3
 # setpriv's status is the tests'; show who ran them.
 echo "unprivileged: unit tests passed as uid 65534"

@@ -72,7 +72,7 @@ pub enum SwitchKind {
 }
 
 /// The kinds of calls that can be made to fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CallKind {
     /// spawn
     Spawn,
@@ -162,6 +162,10 @@ pub struct FakeKernel {
     /// A signal that arrives while the next exec runs.
     during_exec: Option<Sig>,
     reinits: Vec<PathBuf>,
+    /// Every script spawned exits at once with this status.
+    scripts_exit: Option<ChildStatus>,
+    /// Once the events are used up: let this much time pass, this many more times.
+    idle_time: (Duration, usize),
     /// The signals carried by each exec that held them.
     exec_carries: Vec<Vec<Sig>>,
     /// Run spawned programs for real, chrooted here (see [`FakeKernel::run_spawns_in`]).
@@ -343,6 +347,20 @@ impl FakeKernel {
     /// host), in these directories of it.
     pub fn set_libraries(&mut self, root: &Path, dirs: &[&str]) -> &mut Self {
         self.libraries = Some((root.to_path_buf(), dirs.iter().map(PathBuf::from).collect()));
+        self
+    }
+
+    /// Let every script (rc, rc.shutdown, rc.final, the hook) exit at once with `status`, so
+    /// that a whole sequence runs without scripting each exit.
+    pub fn scripts_exit(&mut self, status: ChildStatus) -> &mut Self {
+        self.scripts_exit = Some(status);
+        self
+    }
+
+    /// Once the scripted events are used up, let `step` pass at each wait, `times` times,
+    /// before [`Wake::Exhausted`]: bounded waits then run out as they would.
+    pub fn let_time_pass(&mut self, step: Duration, times: usize) -> &mut Self {
+        self.idle_time = (step, times);
         self
     }
 
@@ -552,6 +570,8 @@ impl Posix for FakeKernel {
             let status = Self::run_for_real(root, spec);
             self.events.push_front(Event::Exit(pid, status));
             self.real_spawns -= 1;
+        } else if let Some(status) = self.scripts_exit.filter(|_| spec.script) {
+            self.events.push_front(Event::Exit(pid, status));
         }
         Ok(pid)
     }
@@ -617,6 +637,11 @@ impl Posix for FakeKernel {
             };
         }
         match self.events.pop_front() {
+            None if self.idle_time.1 > 0 => {
+                self.idle_time.1 -= 1;
+                self.clock += self.idle_time.0;
+                Wake::Timeout
+            }
             None => Wake::Exhausted,
             Some(Event::Signal(s)) => Wake::Signals(vec![s]),
             Some(Event::Exit(pid, status)) => {

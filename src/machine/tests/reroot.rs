@@ -1793,3 +1793,5 @@ fn shipped_example_hooks_parse() {
         assert_eq!(mode & 0o022, 0, "{hook} must not be group/world-writable");
     }
 }
+
+mod faults;
