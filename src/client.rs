@@ -259,20 +259,28 @@ mod platform {
         entries.push(entry);
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!("kenv.{}.{n}", std::process::id()));
+        let written = write_new(&tmp, &entries).and_then(|()| fs::rename(&tmp, path));
+        if written.is_err() {
+            // A full /dev: the store stays as it was, with no half-written file beside it.
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    fn write_new(tmp: &Path, entries: &[StoreEntry]) -> io::Result<()> {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)?;
-        for e in &entries {
+            .open(tmp)?;
+        for e in entries {
             let line = match e {
                 StoreEntry::Set(k, v) => format!("{k}={v}\n"),
                 StoreEntry::Unset(k) => format!("-{k}\n"),
             };
             f.write_all(line.as_bytes())?;
         }
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        f.sync_all()
     }
 
     pub fn set(name: &str, value: &str) -> Result<(), ClientError> {

@@ -652,6 +652,46 @@ fn a_shell_that_cannot_start_falls_back_to_bin_sh_then_rescue_sh() {
         .contains(&Call::Wait(Some(config::STALL_TIMEOUT))));
 }
 
+/// fork failing with EAGAIN, again and again (a process table full): rc cannot start, so
+/// single-user mode; no shell can start either, so PID 1 waits STALL_TIMEOUT between rounds
+/// of attempts instead of spinning; once fork works again the shell starts.
+#[test]
+fn fork_failing_for_a_while_is_retried_at_a_bounded_rate() {
+    let root = Root::new();
+    let mut k = FakeKernel::new();
+    for _ in 0..8 {
+        k.fail(CallKind::Spawn, Errno::EAGAIN);
+    }
+    k.let_time_pass(Duration::from_secs(1), 200);
+    let mut init = root.init(k);
+    let first = init.boot(Flags::default());
+    init.transition(first);
+    let calls = init.k.calls();
+    let spawns: Vec<(usize, Pid)> = calls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            Call::Spawn(_, pid) => Some((i, *pid)),
+            _ => None,
+        })
+        .collect();
+    // rc directly and through the shell (2), then rounds of two shells (/bin/sh, which is
+    // also init_shell's default, and /rescue/sh) with a pause after each: eight failures;
+    // the ninth spawn is a shell that runs.
+    assert_eq!(spawns.len(), 9, "{calls:?}");
+    assert!(spawns[..8].iter().all(|(_, pid)| *pid == 0));
+    assert!(spawns[8].1 > 0);
+    let stalls = calls
+        .iter()
+        .filter(|c| **c == Call::Wait(Some(config::STALL_TIMEOUT)))
+        .count();
+    assert_eq!(
+        stalls, 3,
+        "one pause after each round of failed shells: {calls:?}"
+    );
+    assert_eq!(init.state(), State::SingleUser);
+}
+
 /// /etc/rc asks for catatonia (SIGTSTP) and then fails: single-user mode keeps its shell;
 /// the stale request does not lead on to multi-user mode with no shell and no getty.
 #[test]
