@@ -406,6 +406,21 @@ mod tests {
         assert_eq!(entries.len(), 20, "{text}");
     }
 
+    /// The store is root's alone: its directory is created mode 0700, the store and its
+    /// lock mode 0600, whatever the caller's umask lets through beyond that.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_store_and_its_lock_are_root_s_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("reinit/kenv");
+        platform::append_at(&store, config::StoreEntry::Set("a".into(), "1".into())).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&d.path().join("reinit")), 0o700);
+        assert_eq!(mode(&store), 0o600);
+        assert_eq!(mode(&store.with_extension("lock")), 0o600);
+    }
+
     #[test]
     fn runlevels_map_as_freebsd() {
         assert_eq!(runlevel_sig("0"), Some(Sig::Usr2));

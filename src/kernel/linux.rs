@@ -407,6 +407,14 @@ mod tests {
         assert_eq!(me.uid, Some(nix::unistd::getuid().as_raw()));
     }
 
+    /// The owner the survivor rule reads is the real uid: a set-user-ID root program that a
+    /// user runs (effective uid 0) stays the user's.
+    #[test]
+    fn the_owner_is_the_real_uid() {
+        assert_eq!(parse_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(1000));
+        assert_eq!(parse_uid("Name:\tx\n"), None);
+    }
+
     #[test]
     fn mount_option_split() {
         let (f, d) = mount_options("noatime, errors=remount-ro,nosuid,data=journal");

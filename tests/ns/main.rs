@@ -360,6 +360,73 @@ fn concurrent_kenv_writers_lose_nothing() {
     );
 }
 
+/// Only root writes the kenv store: `reinit kenv` run by another user inside the namespace
+/// fails (the store's directory under /dev is root's), and nothing is set.
+#[test]
+fn kenv_from_another_user_is_refused() {
+    let mut sb = Sandbox::new(&[("etc/rc", "#!/bin/sh\n", EXEC)]);
+    sb.boot(&[], &["init_shell=/bin/sh"]);
+    sb.expect_console("entering multi_user", T);
+    let pid = sb.init_pid().to_string();
+    let as_nobody = |args: &[&str]| {
+        Command::new("/usr/bin/nsenter")
+            .args([
+                "-t", &pid, "-p", "-m", "-r", "-w", "-S", "65534", "-G", "65534",
+            ])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let set = as_nobody(&["/sbin/init", "kenv", "init_shell=/tmp/mine"]);
+    assert_eq!(set.status.code(), Some(1), "{set:?}");
+    assert!(
+        String::from_utf8_lossy(&set.stderr).contains("Permission denied"),
+        "{set:?}"
+    );
+    let reroot = as_nobody(&["/sbin/init", "r"]);
+    assert!(
+        String::from_utf8_lossy(&reroot.stderr).contains("Operation not permitted"),
+        "{reroot:?}"
+    );
+    // The kernel, not only the client, refuses the signal.
+    let kill = as_nobody(&["/bin/busybox", "kill", "-IO", "1"]);
+    assert!(!kill.status.success(), "{kill:?}");
+    assert!(
+        String::from_utf8_lossy(&kill.stderr).contains("Operation not permitted"),
+        "{kill:?}"
+    );
+    // Negative control: root's own read sees the value PID 1 was booted with.
+    let get = sb.exec_inside(&["/sbin/init", "kenv", "init_shell"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "/bin/sh\n", "{get:?}");
+}
+
+/// The staging area on a real kernel: a tmpfs of root's, mode 0700, nosuid and nodev,
+/// holding the trampoline mode 0700, as the hook sees them (its prepare phase fails, so the
+/// reroot aborts).
+#[test]
+fn the_staging_area_is_a_root_only_tmpfs() {
+    let hook = "#!/bin/sh\n[ \"$REROOT_PHASE\" = prepare ] || exit 0\n\
+        stat -c '%a %u %F' \"$REROOT_DIR\" \"$REROOT_DIR/init\" > /tmp/stage.new\n\
+        awk '$2 == \"/dev/reroot\" { print $3, $4 }' /proc/mounts >> /tmp/stage.new\n\
+        mv /tmp/stage.new /tmp/stage\nexit 1\n";
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/rc.reroot", hook, EXEC),
+    ]);
+    sb.boot(&[], &[]);
+    sb.expect_console("entering multi_user", T);
+    sb.signal(Signal::SIGIO);
+    let stage = sb.expect_file("tmp/stage", T);
+    let (files, mount) = stage.split_at(stage.find("tmpfs ").expect("a tmpfs"));
+    assert_eq!(files, "700 0 directory\n700 0 regular file\n");
+    let options: Vec<&str> = mount.trim()[6..].split(',').collect();
+    for want in ["nosuid", "nodev", "mode=700"] {
+        assert!(options.contains(&want), "{mount}");
+    }
+    sb.expect_console("reroot aborted: hook:", T);
+}
+
 #[test]
 fn runtime_kenv_is_set_by_the_client_and_read_by_pid_1() {
     let mut sb = Sandbox::new(&[

@@ -853,6 +853,29 @@ fn insecure_console_with_root_password_asks_for_it() {
     }
 }
 
+/// The password gate fails closed: a locked root account is still asked for (no password
+/// opens the shell; see docs/passwd.md), and so is a console with no /etc/ttys to call it
+/// secure. Only a missing password database gives the shell without a prompt (logged), as
+/// FreeBSD's init does.
+#[test]
+fn a_locked_root_is_asked_for_and_a_missing_database_is_not() {
+    let root = Root::new();
+    root.write("etc/ttys", "console none unknown off insecure\n", 0o644);
+    root.write("etc/shadow", "root:*LOCKED*:19000:0:99999:7:::\n", 0o600);
+    let mut init = root.init(FakeKernel::new());
+    init.transition(State::SingleUser);
+    assert_eq!(init.k.spawns()[0].0.argv[..2], strs(&["reinit", "sulogin"]));
+    root.write("etc/shadow", "root:$6$salt$abc:19000:0:99999:7:::\n", 0o600);
+    fs::remove_file(root.p("etc/ttys")).unwrap();
+    let mut init = root.init(FakeKernel::new());
+    init.transition(State::SingleUser);
+    assert_eq!(init.k.spawns()[0].0.argv[..2], strs(&["reinit", "sulogin"]));
+    fs::remove_file(root.p("etc/shadow")).unwrap();
+    let mut init = root.init(FakeKernel::new());
+    init.transition(State::SingleUser);
+    assert_eq!(init.k.spawns()[0].0.argv, vec!["-sh".to_owned()]);
+}
+
 #[test]
 fn malformed_ttys_lines_are_skipped_others_work() {
     let root = Root::new();

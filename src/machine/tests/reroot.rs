@@ -200,6 +200,39 @@ fn freebsd_sequence_is_one_ordered_call_list() {
     );
 }
 
+/// The hook's environment is exactly four variables (nothing of PID 1's own), it runs as a
+/// script (SIGHUP and SIGTSTP ignored) on the console.
+#[test]
+fn the_hook_gets_exactly_four_variables() {
+    let rr = Rr::new();
+    let mut init = rr.booted(rr.kernel(SwitchKind::Kernel));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let hook = rr.root.p("etc/rc.reroot");
+    let spec = init
+        .k
+        .spawns()
+        .into_iter()
+        .map(|(s, _)| s)
+        .find(|s| s.path == hook)
+        .unwrap();
+    let staging = rr.staging.display().to_string();
+    assert_eq!(
+        spec.env,
+        vec![
+            ("HOME".to_owned(), "/".to_owned()),
+            (
+                "PATH".to_owned(),
+                "/sbin:/bin:/usr/sbin:/usr/bin".to_owned()
+            ),
+            ("REROOT_DIR".to_owned(), staging),
+            ("REROOT_PHASE".to_owned(), "prepare".to_owned()),
+        ]
+    );
+    assert!(spec.script);
+    assert_eq!(spec.stdio, Stdio::Console);
+}
+
 #[test]
 fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
     let rr = Rr::new();
