@@ -41,6 +41,14 @@ impl Source {
     }
 }
 
+/// `fstype:device`, as `vfs.root.mountfrom` writes an alternative: [`parse_mountfrom`] reads
+/// alternatives printed so, separated by spaces, back to the same sources.
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.fstype, self.device)
+    }
+}
+
 /// A bad `vfs.root.mountfrom` value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
@@ -398,15 +406,24 @@ pub fn interpreter_of(host: &Path) -> Result<Option<String>, String> {
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
         .map_err(|e| e.to_string())?;
     let head = &head[..n];
-    if let Some(rest) = head.strip_prefix(b"#!") {
-        let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(line);
-        return Ok(line.split_whitespace().next().map(str::to_owned));
+    if let Some(interpreter) = shebang(head) {
+        return Ok(interpreter);
     }
     if head.starts_with(b"\x7fELF") {
         return crate::carry::interpreter(host).map_err(|e| e.to_string());
     }
     Ok(None)
+}
+
+/// The interpreter a `#!` line at the start of `head` names (its first word; `Some(None)`
+/// when it names none); `None` when `head` does not start with `#!`.
+#[doc(hidden)]
+#[must_use]
+pub fn shebang(head: &[u8]) -> Option<Option<String>> {
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    Some(line.split_whitespace().next().map(str::to_owned))
 }
 
 /// Check a mounted new root: the first init of `search` that resolves inside it (symlinks

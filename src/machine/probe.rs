@@ -51,7 +51,7 @@ impl<K: Kernel> Init<K> {
             if let Some(a) = self.shutdown_queued() {
                 return Err(RerootError::ShutdownRequested(a));
             }
-            let name = format!("{}:{}", s.fstype, s.device);
+            let name = s.to_string();
             if let Some(node) = s.device_node() {
                 if !self.wait_for(&node, deadline) {
                     if let Some(a) = self.shutdown_queued() {
