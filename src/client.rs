@@ -243,13 +243,8 @@ mod platform {
             .mode(0o600)
             .open(&tmp)
             .map_err(store_err)?;
-        for e in &entries {
-            let line = match e {
-                StoreEntry::Set(k, v) => format!("{k}={v}\n"),
-                StoreEntry::Unset(k) => format!("-{k}\n"),
-            };
-            f.write_all(line.as_bytes()).map_err(store_err)?;
-        }
+        f.write_all(config::render_store(&entries).as_bytes())
+            .map_err(store_err)?;
         f.sync_all().map_err(store_err)?;
         fs::rename(&tmp, path).map_err(store_err)
     }

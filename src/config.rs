@@ -365,6 +365,19 @@ pub fn parse_store(text: &str) -> Vec<StoreEntry> {
         .collect()
 }
 
+/// The runtime store's text for `entries`, one line each: what [`parse_store`] reads back.
+#[must_use]
+pub fn render_store(entries: &[StoreEntry]) -> String {
+    let mut text = String::new();
+    for e in entries {
+        match e {
+            StoreEntry::Set(k, v) => text.push_str(&format!("{k}={v}\n")),
+            StoreEntry::Unset(k) => text.push_str(&format!("-{k}\n")),
+        }
+    }
+    text
+}
+
 /// Look a key up: the runtime store first (last entry wins, `-key` hides), then the command
 /// line (last occurrence wins, as the kernel's own parameters do).
 #[must_use]

@@ -95,6 +95,58 @@ impl TtyEntry {
     }
 }
 
+impl TtyEntry {
+    /// The entry as one line of /etc/ttys, every field double-quoted, that [`parse`] reads
+    /// back to the same entry (but for its line number). For entries [`parse`] made: their
+    /// fields hold no double quote, and a command word with blanks holds no single quote.
+    #[must_use]
+    pub fn to_line(&self) -> String {
+        // A word with blanks, an empty one or one that starts with a single quote is quoted
+        // as split_words reads it back.
+        let word = |w: &String| {
+            if w.is_empty() || w.starts_with('\'') || w.chars().any(char::is_whitespace) {
+                format!("'{w}'")
+            } else {
+                w.clone()
+            }
+        };
+        let command = |argv: &[String]| argv.iter().map(word).collect::<Vec<_>>().join(" ");
+        let mut f = vec![format!("\"{}\"", self.name)];
+        f.push(match &self.getty {
+            // The terminal name that parse appended is not part of the field.
+            Some(argv) => format!("\"{}\"", command(argv.split_last().map_or(&[], |l| l.1))),
+            None => "none".into(),
+        });
+        f.push(match &self.term {
+            Some(t) => format!("\"{t}\""),
+            None => "none".into(),
+        });
+        f.push(
+            match self.status {
+                Status::On => "on",
+                Status::Off => "off",
+                Status::OnIfExists => "onifexists",
+                Status::OnIfConsole => "onifconsole",
+            }
+            .into(),
+        );
+        f.push(if self.secure { "secure" } else { "insecure" }.into());
+        if self.dialup {
+            f.push("dialup".into());
+        }
+        if self.network {
+            f.push("network".into());
+        }
+        if let Some(w) = &self.window {
+            f.push(format!("\"window={}\"", command(w)));
+        }
+        if let Some(g) = &self.group {
+            f.push(format!("\"group={g}\""));
+        }
+        f.join(" ")
+    }
+}
+
 /// A problem on one line of /etc/ttys.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TtysError {
