@@ -590,6 +590,44 @@ mod tests {
         assert!(parse_mountfrom(":x").is_err());
     }
 
+    /// Property: the alternatives of any value that parses, printed as `fstype:device` and
+    /// joined by spaces, parse to the same sources.
+    #[test]
+    fn mountfrom_alternatives_round_trip() {
+        let pieces = [
+            "ufs",
+            "zfs",
+            ":",
+            " ",
+            "\t",
+            "/dev/ada0p2",
+            "pool/ROOT",
+            "a:b",
+            "é",
+        ];
+        let mut seed: u32 = 3;
+        let mut parsed = 0;
+        for _ in 0..3000 {
+            let value: String = (0..8)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    pieces[(seed >> 16) as usize % pieces.len()]
+                })
+                .collect();
+            let Ok(sources) = parse_mountfrom(&value) else {
+                continue;
+            };
+            parsed += 1;
+            let printed: Vec<String> = sources.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                parse_mountfrom(&printed.join(" ")),
+                Ok(sources),
+                "{value:?}"
+            );
+        }
+        assert!(parsed > 100, "the generator makes good values ({parsed})");
+    }
+
     #[test]
     fn init_path_list() {
         let (good, bad) = parse_init_path("/sbin/init::relative:/rescue/init");

@@ -547,6 +547,82 @@ ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
         }
     }
 
+    /// Texts made of the pieces a ttys line is built from, `seed` choosing them.
+    fn texts(pieces: &[&str], count: usize, len: usize) -> Vec<String> {
+        let mut seed: u32 = 11;
+        (0..count)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        pieces[(seed >> 16) as usize % pieces.len()]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Property: every entry parse makes, printed with `to_line` and parsed again, is the
+    /// same entry (renumbered), with no error.
+    #[test]
+    fn printed_entries_parse_back() {
+        let pieces = [
+            "\"",
+            "'",
+            "#",
+            "\t",
+            " ",
+            "\u{a0}",
+            "\r",
+            "\n",
+            "window=",
+            "group=",
+            "on",
+            "off",
+            "onifexists",
+            "secure",
+            "dialup",
+            "network",
+            "none",
+            "ttyv",
+            "/g",
+            "x",
+            "é",
+            "''",
+        ];
+        let mut seen = 0;
+        for text in texts(&pieces, 3000, 16) {
+            let (entries, _) = parse(&text);
+            seen += entries.len();
+            let printed: String = entries.iter().map(|e| e.to_line() + "\n").collect();
+            let (again, errors) = parse(&printed);
+            assert!(
+                errors.is_empty(),
+                "{errors:?}: {text:?} printed as {printed:?}"
+            );
+            let renumbered: Vec<TtyEntry> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| TtyEntry {
+                    line: i + 1,
+                    ..e.clone()
+                })
+                .collect();
+            assert_eq!(again, renumbered, "{text:?} printed as {printed:?}");
+        }
+        assert!(seen > 1000, "the generator makes entries ({seen})");
+    }
+
+    #[test]
+    fn to_line_quotes_what_needs_it() {
+        let (e, errs) = parse("\"a b\" \"/g 'x y' '' z\" none on secure window=''");
+        assert!(errs.is_empty());
+        assert_eq!(
+            e[0].to_line(),
+            "\"a b\" \"/g 'x y' '' z\" none on secure \"window=''\""
+        );
+    }
+
     /// A Latin-1 byte in a comment costs nothing; one in a field costs only its line.
     #[test]
     fn bytes_that_are_not_utf8_cost_at_most_their_line() {
