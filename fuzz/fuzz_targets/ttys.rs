@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             e.name
         );
         let _ = e.device();
-        let _ = e.wants_getty(|_| true, &[e.name.clone()]);
+        let _ = e.wants_getty(|_| true, std::slice::from_ref(&e.name));
         if let Some(argv) = &e.getty {
             assert_eq!(argv.last(), Some(&e.name), "the name ends the getty's argv");
         }
