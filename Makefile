@@ -10,6 +10,7 @@
 #                   OS/ABI, and the .note.tag ABI note that sets p_osrel: .ci/abi-note.sh)
 #   make man-lint   mandoc -T lint on reinit.8
 #   make freebsd    FreeBSD gate: type-check + link x86_64, type-check aarch64
+#   make fuzz-smoke every fuzz target of fuzz/ built and run for a few seconds
 #   make demo       the main job in one command: install what the VM needs, build, boot a VM
 #                   whose initramfs reroots onto an NBD root started by /etc/rc.reroot
 #   make test-vm    the VM tier alone
@@ -73,6 +74,9 @@ install: build
 freebsd:
 	bash .ci/freebsd.sh all
 
+fuzz-smoke:
+	bash .ci/fuzz-smoke.sh
+
 demo:
 	bash tests/vm/deps.sh
 	$(MAKE) build
@@ -83,4 +87,4 @@ demo:
 clean:
 	$(CARGO) clean
 
-.PHONY: all build static-check man-lint test test-unit test-unprivileged test-vm lint check install freebsd demo clean
+.PHONY: all build static-check man-lint test test-unit test-unprivileged test-vm lint check install freebsd fuzz-smoke demo clean

@@ -162,24 +162,27 @@ impl Carried {
 }
 
 /// The parts of an ELF object that matter here.
-struct Object {
-    class64: bool,
-    machine: u16,
-    interp: Option<String>,
-    needed: Vec<String>,
-    rpath: Vec<String>,
-    runpath: Vec<String>,
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// ELFCLASS64.
+    pub class64: bool,
+    /// `e_machine`.
+    pub machine: u16,
+    /// PT_INTERP.
+    pub interp: Option<String>,
+    /// DT_NEEDED, in order.
+    pub needed: Vec<String>,
+    /// DT_RPATH directories.
+    pub rpath: Vec<String>,
+    /// DT_RUNPATH directories.
+    pub runpath: Vec<String>,
 }
 
-fn read_object(path: &Path) -> Result<Object, CarryError> {
-    let bytes = fs::read(path).map_err(|source| CarryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let elf = Elf::parse(&bytes).map_err(|e| CarryError::NotElf {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+/// Read an [`Object`] from the bytes of a file; the error is the parser's reason.
+#[doc(hidden)]
+pub fn parse_object(bytes: &[u8]) -> Result<Object, String> {
+    let elf = Elf::parse(bytes).map_err(|e| e.to_string())?;
     let split = |v: &[&str]| -> Vec<String> {
         v.iter()
             .flat_map(|s| s.split(':'))
@@ -194,6 +197,17 @@ fn read_object(path: &Path) -> Result<Object, CarryError> {
         needed: elf.libraries.iter().map(|s| (*s).to_owned()).collect(),
         rpath: split(&elf.rpaths),
         runpath: split(&elf.runpaths),
+    })
+}
+
+fn read_object(path: &Path) -> Result<Object, CarryError> {
+    let bytes = fs::read(path).map_err(|source| CarryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_object(&bytes).map_err(|reason| CarryError::NotElf {
+        path: path.to_path_buf(),
+        reason,
     })
 }
 
@@ -216,18 +230,25 @@ pub fn is_reinit(path: &Path) -> bool {
     let Some(bytes) = small.then(|| fs::read(path).ok()).flatten() else {
         return false;
     };
-    let Ok(elf) = Elf::parse(&bytes) else {
+    has_handoff_note(&bytes)
+}
+
+/// [`is_reinit`] for the bytes of a file: whether they are an ELF object with reinit's
+/// hand-off note.
+#[must_use]
+pub fn has_handoff_note(bytes: &[u8]) -> bool {
+    let Ok(elf) = Elf::parse(bytes) else {
         return false;
     };
     let is_ours = |n: &goblin::elf::note::Note| {
         n.name == NOTE_NAME && n.n_type == NT_REINIT_HANDOFF && n.desc.len() == 4
     };
     let in_segments = elf
-        .iter_note_headers(&bytes)
+        .iter_note_headers(bytes)
         .is_some_and(|mut it| it.any(|n| n.is_ok_and(|n| is_ours(&n))));
     in_segments
         || elf
-            .iter_note_sections(&bytes, None)
+            .iter_note_sections(bytes, None)
             .is_some_and(|mut it| it.any(|n| n.is_ok_and(|n| is_ours(&n))))
 }
 

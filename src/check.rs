@@ -207,7 +207,7 @@ fn target_findings(settings: &Settings, out: &mut Vec<Finding>) {
         Some(Ok(m)) => &m.sources,
     };
     for s in sources {
-        let name = format!("{}:{}", s.fstype, s.device);
+        let name = s.to_string();
         let (level, text) = match s.device_node() {
             Some(dev) if dev.exists() => (Level::Ok, format!("{name}: {} present", dev.display())),
             Some(dev) => (

@@ -273,13 +273,7 @@ mod platform {
             .create_new(true)
             .mode(0o600)
             .open(tmp)?;
-        for e in entries {
-            let line = match e {
-                StoreEntry::Set(k, v) => format!("{k}={v}\n"),
-                StoreEntry::Unset(k) => format!("-{k}\n"),
-            };
-            f.write_all(line.as_bytes())?;
-        }
+        f.write_all(config::render_store(entries).as_bytes())?;
         f.sync_all()
     }
 

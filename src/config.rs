@@ -357,10 +357,11 @@ pub enum StoreEntry {
     Unset(String),
 }
 
-/// Parse the runtime store. Later lines win. Malformed lines are skipped.
+/// Parse the runtime store. Later lines win. Malformed lines are skipped. Lines end at `\n`
+/// only: a carriage return before it belongs to the value, as [`render_store`] wrote it.
 #[must_use]
 pub fn parse_store(text: &str) -> Vec<StoreEntry> {
-    text.lines()
+    text.split('\n')
         .filter_map(|l| {
             if let Some(k) = l.strip_prefix('-') {
                 return (!k.is_empty()).then(|| StoreEntry::Unset(k.to_owned()));
@@ -369,6 +370,19 @@ pub fn parse_store(text: &str) -> Vec<StoreEntry> {
             (!k.is_empty()).then(|| StoreEntry::Set(k.to_owned(), v.to_owned()))
         })
         .collect()
+}
+
+/// The runtime store's text for `entries`, one line each: what [`parse_store`] reads back.
+#[must_use]
+pub fn render_store(entries: &[StoreEntry]) -> String {
+    let mut text = String::new();
+    for e in entries {
+        match e {
+            StoreEntry::Set(k, v) => text.push_str(&format!("{k}={v}\n")),
+            StoreEntry::Unset(k) => text.push_str(&format!("-{k}\n")),
+        }
+    }
+    text
 }
 
 /// Look a key up: the runtime store first (last entry wins, `-key` hides), then the command
@@ -520,6 +534,63 @@ mod tests {
         );
         let store = parse_store("-a\na=5\n");
         assert_eq!(lookup(&store, &cmd, "a").as_deref(), Some("5"));
+    }
+
+    /// What `reinit kenv` writes is what it reads back, a value ending in a carriage return
+    /// included (found by the kenv_store fuzz target).
+    #[test]
+    fn the_store_reads_back_what_it_wrote() {
+        let entries = vec![
+            StoreEntry::Set("a".into(), "x\r".into()),
+            StoreEntry::Unset("b\r".into()),
+            StoreEntry::Set("c".into(), "\r".into()),
+        ];
+        assert_eq!(parse_store(&render_store(&entries)), entries);
+        // The fuzz target's input: an unset at the end of the file without a newline.
+        let read = parse_store("-\u{fffd};\r");
+        assert_eq!(parse_store(&render_store(&read)), read);
+    }
+
+    /// Texts made of `pieces`, a fixed generator choosing them.
+    fn texts(pieces: &[&str], count: usize, len: usize) -> Vec<String> {
+        let mut seed: u32 = 5;
+        (0..count)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        pieces[(seed >> 16) as usize % pieces.len()]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Property: a store read, written and read again is the same store, and gives the
+    /// same effective variables over any command line.
+    #[test]
+    fn stores_round_trip() {
+        let pieces = ["a", "b", "=", "-", "\n", "\r", " ", "x", "\r\n", "é", "=="];
+        let cmdline = parse_cmdline("a=1 b=2 x=3 -=4");
+        let mut seen = 0;
+        for text in texts(&pieces, 3000, 12) {
+            let entries = parse_store(&text);
+            seen += entries.len();
+            let again = parse_store(&render_store(&entries));
+            assert_eq!(again, entries, "{text:?}");
+            assert_eq!(effective(&again, &cmdline), effective(&entries, &cmdline));
+        }
+        assert!(seen > 1000, "the generator makes entries ({seen})");
+    }
+
+    /// Property: the options other than ro/rw, printed and parsed again, are the same.
+    #[test]
+    fn mount_options_round_trip() {
+        for text in texts(&["ro", "rw", ",", " ", "noatime", "a=b", "\t"], 2000, 8) {
+            let o = MountOptions::parse(&text);
+            let again = MountOptions::parse(&o.others());
+            assert_eq!((again.read_only, &again.rest), (None, &o.rest), "{text:?}");
+        }
     }
 
     #[test]

@@ -95,6 +95,58 @@ impl TtyEntry {
     }
 }
 
+impl TtyEntry {
+    /// The entry as one line of /etc/ttys, every field double-quoted, that [`parse`] reads
+    /// back to the same entry (but for its line number). For entries [`parse`] made: their
+    /// fields hold no double quote, and a command word with blanks holds no single quote.
+    #[must_use]
+    pub fn to_line(&self) -> String {
+        // A word with blanks, an empty one or one that starts with a single quote is quoted
+        // as split_words reads it back.
+        let word = |w: &String| {
+            if w.is_empty() || w.starts_with('\'') || w.chars().any(char::is_whitespace) {
+                format!("'{w}'")
+            } else {
+                w.clone()
+            }
+        };
+        let command = |argv: &[String]| argv.iter().map(word).collect::<Vec<_>>().join(" ");
+        let mut f = vec![format!("\"{}\"", self.name)];
+        f.push(match &self.getty {
+            // The terminal name that parse appended is not part of the field.
+            Some(argv) => format!("\"{}\"", command(argv.split_last().map_or(&[], |l| l.1))),
+            None => "none".into(),
+        });
+        f.push(match &self.term {
+            Some(t) => format!("\"{t}\""),
+            None => "none".into(),
+        });
+        f.push(
+            match self.status {
+                Status::On => "on",
+                Status::Off => "off",
+                Status::OnIfExists => "onifexists",
+                Status::OnIfConsole => "onifconsole",
+            }
+            .into(),
+        );
+        f.push(if self.secure { "secure" } else { "insecure" }.into());
+        if self.dialup {
+            f.push("dialup".into());
+        }
+        if self.network {
+            f.push("network".into());
+        }
+        if let Some(w) = &self.window {
+            f.push(format!("\"window={}\"", command(w)));
+        }
+        if let Some(g) = &self.group {
+            f.push(format!("\"group={g}\""));
+        }
+        f.join(" ")
+    }
+}
+
 /// A problem on one line of /etc/ttys.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TtysError {
@@ -493,6 +545,82 @@ ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
                 assert!(!e.name.is_empty());
             }
         }
+    }
+
+    /// Texts made of the pieces a ttys line is built from, `seed` choosing them.
+    fn texts(pieces: &[&str], count: usize, len: usize) -> Vec<String> {
+        let mut seed: u32 = 11;
+        (0..count)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        pieces[(seed >> 16) as usize % pieces.len()]
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Property: every entry parse makes, printed with `to_line` and parsed again, is the
+    /// same entry (renumbered), with no error.
+    #[test]
+    fn printed_entries_parse_back() {
+        let pieces = [
+            "\"",
+            "'",
+            "#",
+            "\t",
+            " ",
+            "\u{a0}",
+            "\r",
+            "\n",
+            "window=",
+            "group=",
+            "on",
+            "off",
+            "onifexists",
+            "secure",
+            "dialup",
+            "network",
+            "none",
+            "ttyv",
+            "/g",
+            "x",
+            "é",
+            "''",
+        ];
+        let mut seen = 0;
+        for text in texts(&pieces, 3000, 16) {
+            let (entries, _) = parse(&text);
+            seen += entries.len();
+            let printed: String = entries.iter().map(|e| e.to_line() + "\n").collect();
+            let (again, errors) = parse(&printed);
+            assert!(
+                errors.is_empty(),
+                "{errors:?}: {text:?} printed as {printed:?}"
+            );
+            let renumbered: Vec<TtyEntry> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| TtyEntry {
+                    line: i + 1,
+                    ..e.clone()
+                })
+                .collect();
+            assert_eq!(again, renumbered, "{text:?} printed as {printed:?}");
+        }
+        assert!(seen > 1000, "the generator makes entries ({seen})");
+    }
+
+    #[test]
+    fn to_line_quotes_what_needs_it() {
+        let (e, errs) = parse("\"a b\" \"/g 'x y' '' z\" none on secure window=''");
+        assert!(errs.is_empty());
+        assert_eq!(
+            e[0].to_line(),
+            "\"a b\" \"/g 'x y' '' z\" none on secure \"window=''\""
+        );
     }
 
     /// A Latin-1 byte in a comment costs nothing; one in a field costs only its line.

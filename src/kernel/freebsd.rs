@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::mount::{MntFlags, Nmount};
 
+use super::freebsd_tables::{self as tables, KinfoLayout};
 use super::nmount::{self, FsInfo, Opt};
 use super::unix::{self, RealKernel};
 use super::{Flush, Kernel, KernelError, MountSpec, Pid, Posix, ProcInfo, RebootHow};
@@ -30,7 +31,7 @@ const RB_AUTOBOOT: c_int = 0;
 /// `vfs.root.mountfrom`.
 const RB_REROOT: c_int = 0x0020_0000;
 /// `SZOMB` (sys/proc.h): a zombie.
-const SZOMB: c_char = 5;
+const SZOMB: u8 = 5;
 
 /// What only the FreeBSD kernel keeps: nothing (kenv and sysctl are asked every time).
 pub struct FreeBsd;
@@ -62,8 +63,7 @@ pub fn kenv_get(name: &str) -> Option<String> {
     if n < 0 {
         return None;
     }
-    let s = CStr::from_bytes_until_nul(&buf).ok()?;
-    Some(s.to_string_lossy().into_owned())
+    tables::c_string(&buf)
 }
 
 /// kenv(KENV_SET).
@@ -107,16 +107,7 @@ pub fn kenv_dump() -> Result<Vec<(String, String)>, Errno> {
         )
     };
     Errno::result(n)?;
-    let mut out: Vec<(String, String)> = buf
-        .split(|&b| b == 0)
-        .filter(|e| !e.is_empty())
-        .filter_map(|e| {
-            let s = String::from_utf8_lossy(e);
-            s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
-        })
-        .collect();
-    out.sort();
-    Ok(out)
+    Ok(tables::kenv_dump(&buf))
 }
 
 /// sysctlbyname for an int.
@@ -167,9 +158,7 @@ fn sysctl_string(name: &CStr) -> Option<String> {
     if rc != 0 {
         return None;
     }
-    CStr::from_bytes_until_nul(&buf)
-        .ok()
-        .map(|s| s.to_string_lossy().into_owned())
+    tables::c_string(&buf)
 }
 
 fn rb_flags(how: RebootHow) -> c_int {
@@ -240,9 +229,29 @@ fn proc_sysctl(what: c_int, pid: Pid) -> Option<Vec<u8>> {
 /// The executable of `pid` (`-1`: this process), from `kern.proc.pathname`.
 fn proc_path(pid: Pid) -> Option<PathBuf> {
     let buf = proc_sysctl(libc::KERN_PROC_PATHNAME, pid)?;
-    let s = CStr::from_bytes_until_nul(&buf).ok()?;
-    Some(PathBuf::from(s.to_string_lossy().into_owned()))
+    tables::c_string(&buf).map(PathBuf::from)
 }
+
+/// Where the fields reinit reads sit in this target's `struct kinfo_proc`.
+const KINFO_LAYOUT: KinfoLayout = {
+    use std::mem::{offset_of, size_of};
+    KinfoLayout {
+        size: size_of::<libc::kinfo_proc>(),
+        pid: offset_of!(libc::kinfo_proc, ki_pid),
+        ruid: offset_of!(libc::kinfo_proc, ki_ruid),
+        flag: offset_of!(libc::kinfo_proc, ki_flag),
+        flag_size: size_of::<libc::c_long>(),
+        stat: offset_of!(libc::kinfo_proc, ki_stat),
+        comm: offset_of!(libc::kinfo_proc, ki_comm),
+        // ki_comm is `char[COMMLEN + 1]`.
+        comm_len: libc::COMMLEN + 1,
+    }
+};
+// The layout describes the struct it came from: a wrong one would decode no process at all.
+const _: () = assert!(KINFO_LAYOUT.fits());
+// The amd64 layout the decoder is tested and fuzzed with on other hosts is this one.
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(KINFO_LAYOUT.same(&tables::AMD64_LAYOUT));
 
 /// The real nmount(2) and statfs(2) for [`nmount`]'s shared logic.
 struct Sys;
@@ -283,16 +292,9 @@ impl nmount::Nmount for Sys {
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: `c` is NUL-terminated; `st` is writable.
         Errno::result(unsafe { libc::statfs(c.as_ptr(), &mut st) })?;
-        // SAFETY: both names are NUL-terminated by the kernel.
-        let (fstype, on) = unsafe {
-            (
-                CStr::from_ptr(st.f_fstypename.as_ptr()),
-                CStr::from_ptr(st.f_mntonname.as_ptr()),
-            )
-        };
         Ok(FsInfo {
-            fstype: fstype.to_string_lossy().into_owned(),
-            mounted_on: PathBuf::from(on.to_string_lossy().into_owned()),
+            fstype: tables::c_chars(&st.f_fstypename),
+            mounted_on: PathBuf::from(tables::c_chars(&st.f_mntonname)),
             read_only: st.f_flags & libc::MNT_RDONLY as u64 != 0,
         })
     }
@@ -391,38 +393,26 @@ impl Kernel for FreeBsdKernel {
     fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
         let raw = sysctl_bytes(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC])
             .map_err(|e| KernelError::new("sysctl kern.proc.proc", None, e))?;
-        let size = std::mem::size_of::<libc::kinfo_proc>();
-        let mut out: Vec<ProcInfo> = raw
-            .chunks_exact(size)
-            .map(|c| {
-                // SAFETY: the kernel wrote whole kinfo_proc records; read_unaligned copes
-                // with the byte buffer's alignment.
-                unsafe { std::ptr::read_unaligned(c.as_ptr().cast::<libc::kinfo_proc>()) }
-            })
-            .filter(|p| p.ki_pid > 1 && p.ki_flag & libc::P_SYSTEM as libc::c_long == 0)
-            .filter(|p| p.ki_stat != SZOMB)
+        let mut out: Vec<ProcInfo> = tables::kinfo_procs(&raw, &KINFO_LAYOUT)
+            .into_iter()
+            .filter(|p| p.pid > 1 && p.flag & i64::from(libc::P_SYSTEM) == 0)
+            .filter(|p| p.stat != SZOMB)
             .map(|p| {
-                // SAFETY: ki_comm is a NUL-terminated array inside the record.
-                let name = unsafe { CStr::from_ptr(p.ki_comm.as_ptr()) };
-                let exe = proc_path(p.ki_pid);
-                let (program, argv0) = match proc_sysctl(libc::KERN_PROC_ARGS, p.ki_pid) {
+                let exe = proc_path(p.pid);
+                let (program, argv0) = match proc_sysctl(libc::KERN_PROC_ARGS, p.pid) {
                     Some(raw) => {
-                        let args: Vec<String> = raw
-                            .split(|b| *b == 0)
-                            .map(|a| String::from_utf8_lossy(a).into_owned())
-                            .collect();
-                        crate::carry::run_program(exe.as_deref(), &args)
+                        crate::carry::run_program(exe.as_deref(), &tables::proc_args(&raw))
                     }
                     None => (None, None),
                 };
                 ProcInfo {
-                    pid: p.ki_pid,
-                    name: name.to_string_lossy().into_owned(),
+                    pid: p.pid,
+                    name: p.comm,
                     exe,
                     exe_dev: None,
                     argv0,
                     program,
-                    uid: Some(p.ki_ruid),
+                    uid: Some(p.ruid),
                 }
             })
             .collect();
@@ -483,11 +473,7 @@ impl Kernel for FreeBsdKernel {
         let got = usize::try_from(got).map_err(|_| err(Errno::last()))?;
         v.truncate(got);
         Ok(v.iter()
-            .map(|s| {
-                // SAFETY: f_mntonname is NUL-terminated by the kernel.
-                let on = unsafe { CStr::from_ptr(s.f_mntonname.as_ptr()) };
-                PathBuf::from(on.to_string_lossy().into_owned())
-            })
+            .map(|s| PathBuf::from(tables::c_chars(&s.f_mntonname)))
             .collect())
     }
 

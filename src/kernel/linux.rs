@@ -261,20 +261,15 @@ fn process(pid: Pid) -> Option<ProcInfo> {
         Err(_) => None,
     };
     let mut name = "?".to_owned();
-    if let Some((n, rest)) = stat.as_deref().and_then(parse_stat) {
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // Kernel threads carry PF_KTHREAD in the flags (field 9). Zombies are dead.
-        let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
-        if flags & PF_KTHREAD != 0 || fields.first() == Some(&"Z") {
+    if let Some(s) = stat.as_deref().and_then(stat_entry) {
+        if s.left_out {
             return None;
         }
-        name = n;
+        name = s.name;
     }
-    let args: Option<Vec<String>> = fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| {
-        c.split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect()
-    });
+    let args: Option<Vec<String>> = fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|c| cmdline_args(&c));
     let uid = fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|t| parse_uid(&t));
@@ -305,7 +300,9 @@ fn process(pid: Pid) -> Option<ProcInfo> {
 }
 
 /// The device (st_dev encoding) of the first mapping of `exe` in a `/proc/PID/maps` text.
-fn maps_dev(maps: &str, exe: &Path) -> Option<u64> {
+#[doc(hidden)]
+#[must_use]
+pub fn maps_dev(maps: &str, exe: &Path) -> Option<u64> {
     let want = exe.to_str()?;
     maps.lines().find_map(|l| {
         // address perms offset dev inode path
@@ -332,7 +329,9 @@ fn mkdir_700(dir: &Path) -> Result<(), KernelError> {
 }
 
 /// The `Uid:` (real) of a `/proc/PID/status` text.
-fn parse_uid(status: &str) -> Option<u32> {
+#[doc(hidden)]
+#[must_use]
+pub fn parse_uid(status: &str) -> Option<u32> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -367,6 +366,40 @@ pub fn mount_options(options: &str) -> (MsFlags, String) {
 
 /// `PF_KTHREAD` (include/linux/sched.h): the process is a kernel thread.
 const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// What `/proc/PID/stat` tells of a process.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatEntry {
+    /// The command name (between the first `(` and the last `)`).
+    pub name: String,
+    /// A kernel thread (`PF_KTHREAD` in the flags, field 9) or a zombie (state `Z`): not a
+    /// process that can be stopped or that survives.
+    pub left_out: bool,
+}
+
+/// Read a `/proc/PID/stat` text; `None` when it has no `(name)`.
+#[doc(hidden)]
+#[must_use]
+pub fn stat_entry(stat: &str) -> Option<StatEntry> {
+    let (name, rest) = parse_stat(stat)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+    Some(StatEntry {
+        name,
+        left_out: flags & PF_KTHREAD != 0 || fields.first() == Some(&"Z"),
+    })
+}
+
+/// A `/proc/PID/cmdline` read: the arguments, split at NULs (bytes that are not UTF-8
+/// replaced).
+#[doc(hidden)]
+#[must_use]
+pub fn cmdline_args(raw: &[u8]) -> Vec<String> {
+    raw.split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
 
 /// Split `/proc/PID/stat` into the command name and the fields after it.
 fn parse_stat(stat: &str) -> Option<(String, &str)> {

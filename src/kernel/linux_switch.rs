@@ -341,9 +341,31 @@ pub fn empty_dir(dir: &Path, dev: u64) -> usize {
     failed
 }
 
+/// The `mnt_id:` of a `/proc/PID/fdinfo/FD` text.
+#[doc(hidden)]
+#[must_use]
+pub fn fdinfo_mnt_id(text: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+}
+
+/// The file of the first mapping on the device `dev` (`major:minor` in hex, as maps writes
+/// it) in a `/proc/PID/maps` text; `?` when that line names no file.
+#[doc(hidden)]
+#[must_use]
+pub fn maps_file_on<'a>(maps: &'a str, dev: &str) -> Option<&'a str> {
+    let l = maps
+        .lines()
+        .find(|l| l.split_whitespace().nth(3) == Some(dev))?;
+    Some(l.split_whitespace().nth(5).unwrap_or("?"))
+}
+
 /// The mount a path (as PID 1 names it) is on: the last mounted of the longest mount point
 /// that is a prefix of it.
-fn mount_of<'a>(path: &Path, mounts: &'a [MountInfo]) -> Option<&'a MountInfo> {
+#[doc(hidden)]
+#[must_use]
+pub fn mount_of<'a>(path: &Path, mounts: &'a [MountInfo]) -> Option<&'a MountInfo> {
     mounts
         .iter()
         .enumerate()
@@ -390,11 +412,9 @@ pub fn holders(old: &MountInfo, mounts: &[MountInfo]) -> Vec<String> {
         }
         if let Ok(fds) = fs::read_dir(base.join("fdinfo")) {
             for fd in fds.filter_map(Result::ok) {
-                let mnt = fs::read_to_string(fd.path()).ok().and_then(|t| {
-                    t.lines()
-                        .find_map(|l| l.strip_prefix("mnt_id:"))
-                        .and_then(|v| v.trim().parse::<u32>().ok())
-                });
+                let mnt = fs::read_to_string(fd.path())
+                    .ok()
+                    .and_then(|t| fdinfo_mnt_id(&t));
                 if mnt == Some(old.id) {
                     let name = fd.file_name();
                     let target = link(&base.join("fd").join(&name)).unwrap_or_default();
@@ -407,11 +427,7 @@ pub fn holders(old: &MountInfo, mounts: &[MountInfo]) -> Vec<String> {
             }
         }
         if let Ok(maps) = fs::read_to_string(base.join("maps")) {
-            if let Some(l) = maps
-                .lines()
-                .find(|l| l.split_whitespace().nth(3) == Some(&want))
-            {
-                let file = l.split_whitespace().nth(5).unwrap_or("?");
+            if let Some(file) = maps_file_on(&maps, &want) {
                 uses.push(format!("maps {file}"));
             }
         }

@@ -27,6 +27,7 @@ pub mod fake;
 pub mod fake_console;
 #[cfg(target_os = "freebsd")]
 pub mod freebsd;
+pub mod freebsd_tables;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]

@@ -55,7 +55,7 @@ impl<K: Kernel> Init<K> {
             if let Some(a) = self.shutdown_queued() {
                 return Ok(Err(RerootError::ShutdownRequested(a)));
             }
-            let name = format!("{}:{}", s.fstype, s.device);
+            let name = s.to_string();
             if let Some(node) = s.device_node() {
                 if !self.wait_for(&node, deadline)? {
                     if let Some(a) = self.shutdown_queued() {
