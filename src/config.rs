@@ -551,21 +551,6 @@ mod tests {
         assert_eq!(parse_store(&render_store(&read)), read);
     }
 
-    /// Texts made of `pieces`, a fixed generator choosing them.
-    fn texts(pieces: &[&str], count: usize, len: usize) -> Vec<String> {
-        let mut seed: u32 = 5;
-        (0..count)
-            .map(|_| {
-                (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                        pieces[(seed >> 16) as usize % pieces.len()]
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     /// Property: a store read, written and read again is the same store, and gives the
     /// same effective variables over any command line.
     #[test]
@@ -573,7 +558,7 @@ mod tests {
         let pieces = ["a", "b", "=", "-", "\n", "\r", " ", "x", "\r\n", "é", "=="];
         let cmdline = parse_cmdline("a=1 b=2 x=3 -=4");
         let mut seen = 0;
-        for text in texts(&pieces, 3000, 12) {
+        for text in crate::testutil::texts(&pieces, 3000, 12, 5) {
             let entries = parse_store(&text);
             seen += entries.len();
             let again = parse_store(&render_store(&entries));
@@ -586,7 +571,9 @@ mod tests {
     /// Property: the options other than ro/rw, printed and parsed again, are the same.
     #[test]
     fn mount_options_round_trip() {
-        for text in texts(&["ro", "rw", ",", " ", "noatime", "a=b", "\t"], 2000, 8) {
+        for text in
+            crate::testutil::texts(&["ro", "rw", ",", " ", "noatime", "a=b", "\t"], 2000, 8, 5)
+        {
             let o = MountOptions::parse(&text);
             let again = MountOptions::parse(&o.others());
             assert_eq!((again.read_only, &again.rest), (None, &o.rest), "{text:?}");

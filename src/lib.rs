@@ -43,5 +43,7 @@ pub mod newroot;
 pub mod passwd;
 pub mod settings;
 pub mod signals;
+#[cfg(test)]
+mod testutil;
 pub mod trust;
 pub mod ttys;

@@ -547,21 +547,6 @@ ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
         }
     }
 
-    /// Texts made of the pieces a ttys line is built from, `seed` choosing them.
-    fn texts(pieces: &[&str], count: usize, len: usize) -> Vec<String> {
-        let mut seed: u32 = 11;
-        (0..count)
-            .map(|_| {
-                (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                        pieces[(seed >> 16) as usize % pieces.len()]
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     /// Property: every entry parse makes, printed with `to_line` and parsed again, is the
     /// same entry (renumbered), with no error.
     #[test]
@@ -591,7 +576,7 @@ ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
             "''",
         ];
         let mut seen = 0;
-        for text in texts(&pieces, 3000, 16) {
+        for text in crate::testutil::texts(&pieces, 3000, 16, 11) {
             let (entries, _) = parse(&text);
             seen += entries.len();
             let printed: String = entries.iter().map(|e| e.to_line() + "\n").collect();
