@@ -7,30 +7,6 @@ use crate::config::keys;
 use crate::kernel::fake::SwitchKind;
 use crate::settings::{self, Settings, BAD_VALUES};
 
-/// What PID 1 logs while `f` runs (this thread only).
-fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let w = buf.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .finish();
-    let out = tracing::subscriber::with_default(sub, f);
-    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
-    (out, text)
-}
-
 /// The failed lines of `reinit check` on an empty root with only `key=value` set.
 fn check_fails(key: &str, value: &str) -> Vec<String> {
     let d = tempfile::tempdir().unwrap();
@@ -47,7 +23,7 @@ fn boot(root: &Root, key: &str, value: &str) -> (Init<FakeKernel>, State, String
     let mut k = FakeKernel::new();
     k.set_kenv(key, value).exit(100, Exited(0));
     let mut init = root.init(k);
-    let (first, log) = logged(|| {
+    let (first, log) = crate::testutil::logged(|| {
         let first = init.boot(Flags::default());
         if first == State::Runcom {
             init.transition(first);
@@ -87,7 +63,7 @@ fn reroot(root: &Root, key: &str, value: &str, ticks: u32) -> (Init<FakeKernel>,
         init.k.tick(POLL);
     }
     init.k.exit(103, Exited(0));
-    let ((), log) = logged(|| init.transition(State::MultiUser));
+    let ((), log) = crate::testutil::logged(|| init.transition(State::MultiUser));
     (init, log)
 }
 
@@ -142,7 +118,7 @@ fn runtime(key: &str, value: &str) -> (bool, String) {
             // Read by the Linux kernel (its `shutdown_timeout()` is this reader, warned);
             // nothing read means the default.
             let kenv = |k: &str| (k == key).then(|| value.to_owned());
-            let (t, log) = logged(|| settings::shutdown_timeout(kenv).warned());
+            let (t, log) = crate::testutil::logged(|| settings::shutdown_timeout(kenv).warned());
             let init = root.init(FakeKernel::new());
             (
                 t.is_none() && init.shutdown_timeout() == Duration::from_secs(120),
@@ -157,7 +133,7 @@ fn runtime(key: &str, value: &str) -> (bool, String) {
                 k
             });
             init.k.signal(Sig::Term).exit(102, Exited(0));
-            let ((), log) = logged(|| init.transition(State::MultiUser));
+            let ((), log) = crate::testutil::logged(|| init.transition(State::MultiUser));
             let single =
                 matches!(init.k.actions().last(), Some(Call::Spawn(s, _)) if s.argv == ["-sh"]);
             (single, log)

@@ -1194,30 +1194,6 @@ fn shutdown_with_survivors_leaves_a_read_only_root_alone() {
     assert!(init.k.root_read_only());
 }
 
-/// What PID 1 logs while `f` runs (this thread only).
-fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let w = buf.clone();
-    let sub = tracing_subscriber::fmt()
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .finish();
-    let out = tracing::subscriber::with_default(sub, f);
-    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
-    (out, text)
-}
-
 /// At shutdown with survivors, a hook that cannot be trusted any more (or read) is not
 /// skipped in silence: why its stop phase cannot run is logged.
 #[test]
@@ -1232,7 +1208,7 @@ fn a_stop_phase_that_cannot_run_says_why() {
     )
     .unwrap();
     init.k.signal(Sig::Int).exit(102, Exited(0));
-    let (_, log) = logged(|| init.transition(State::MultiUser));
+    let (_, log) = crate::testutil::logged(|| init.transition(State::MultiUser));
     assert!(
         log.contains("is group- or world-writable: the hook's stop phase cannot run"),
         "{log}"
