@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         }
         3 => {
             let (first, maps) = text.split_once('\n').unwrap_or((&text, ""));
-            let _ = linux::maps_dev(maps, Path::new(first));
+            let _ = linux::maps_dev(maps.as_bytes(), Path::new(first));
             if let Some(file) = linux_switch::maps_file_on(maps, first) {
                 assert!(!file.is_empty());
             }

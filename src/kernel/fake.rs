@@ -100,6 +100,26 @@ pub enum CallKind {
     SwitchRoot,
 }
 
+/// A query of the kernel's tables that can be made to answer wrongly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Query {
+    /// [`Kernel::processes`]: /proc, or FreeBSD's kern.proc.all.
+    Processes,
+    /// [`Kernel::mounts`]: mountinfo, or FreeBSD's getfsstat(2).
+    Mounts,
+}
+
+/// A wrong answer to a [`Query`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Answer {
+    /// The query fails (EIO).
+    Error,
+    /// The query answers with nothing (e.g. /proc not mounted: an empty directory).
+    Empty,
+    /// The answer ends after half its entries (a read cut short).
+    Truncated,
+}
+
 /// Something that happens while PID 1 waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -147,8 +167,8 @@ pub struct FakeKernel {
     ctty: Option<Pid>,
     /// How many times the console was revoked.
     console_revokes: usize,
-    /// The process list cannot be had (every [`Kernel::processes`] fails).
-    process_list_broken: bool,
+    /// Queries that answer wrongly from now on.
+    misanswers: HashMap<Query, Answer>,
     /// How many of the next bounded mounts never answer.
     hung_mounts: usize,
     /// Every nmount(2) the FreeBSD personality was asked for, with its answer.
@@ -417,8 +437,30 @@ impl FakeKernel {
 
     /// Make every [`Kernel::processes`] fail from now on (EIO).
     pub fn break_process_list(&mut self) -> &mut Self {
-        self.process_list_broken = true;
+        self.misanswer(Query::Processes, Answer::Error)
+    }
+
+    /// Make every answer to `query` wrong from now on.
+    pub fn misanswer(&mut self, query: Query, answer: Answer) -> &mut Self {
+        self.misanswers.insert(query, answer);
         self
+    }
+
+    /// The answer to `query`, spoilt as [`FakeKernel::misanswer`] asked.
+    fn answer<T>(&self, query: Query, mut v: Vec<T>) -> Result<Vec<T>, KernelError> {
+        match self.misanswers.get(&query) {
+            None => {}
+            Some(Answer::Error) => {
+                let (call, path) = match query {
+                    Query::Processes => ("readdir", "/proc"),
+                    Query::Mounts => ("read", "/proc/self/mountinfo"),
+                };
+                return Err(KernelError::new(call, Some(Path::new(path)), Errno::EIO));
+            }
+            Some(Answer::Empty) => v.clear(),
+            Some(Answer::Truncated) => v.truncate(v.len() / 2),
+        }
+        Ok(v)
     }
 
     /// Let the next bounded mount never answer (a device whose block daemon hangs).
@@ -775,13 +817,6 @@ impl Kernel for FakeKernel {
     }
 
     fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
-        if self.process_list_broken {
-            return Err(KernelError::new(
-                "readdir",
-                Some(Path::new("/proc")),
-                Errno::EIO,
-            ));
-        }
         let mut v: Vec<ProcInfo> = self
             .live
             .iter()
@@ -804,7 +839,7 @@ impl Kernel for FakeKernel {
             .chain(self.others.values().cloned())
             .collect();
         v.sort_by_key(|p| p.pid);
-        Ok(v)
+        self.answer(Query::Processes, v)
     }
 
     /// The host's lstat, except that the files of the user the tests run as are root's: a
@@ -901,7 +936,7 @@ impl Kernel for FakeKernel {
     }
 
     fn mounts(&self) -> Result<Vec<PathBuf>, KernelError> {
-        Ok(self.mounted.clone())
+        self.answer(Query::Mounts, self.mounted.clone())
     }
 
     fn remount_ro(&mut self, dir: &Path) -> Result<(), KernelError> {

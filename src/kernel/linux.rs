@@ -145,6 +145,15 @@ impl Kernel for LinuxKernel {
     fn raise_securelevel(&mut self) {}
 
     fn processes(&self) -> Result<Vec<ProcInfo>, KernelError> {
+        // A /proc that is not procfs (unmounted: an empty directory) would list no one, and
+        // no one listed is taken as no survivor: that is an error, not an answer.
+        let proc_fs = nix::sys::statfs::statfs("/proc")
+            .map_err(|e| KernelError::new("statfs", Some(Path::new("/proc")), e))?;
+        if proc_fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            let mut e = KernelError::new("statfs", Some(Path::new("/proc")), Errno::ENODEV);
+            e.detail = Some("not procfs".into());
+            return Err(e);
+        }
         let dir = fs::read_dir("/proc")
             .map_err(|e| KernelError::io("readdir", Path::new("/proc"), &e))?;
         let mut out = Vec::new();
@@ -166,6 +175,10 @@ impl Kernel for LinuxKernel {
         }
         out.sort_by_key(|p| p.pid);
         Ok(out)
+    }
+
+    fn reports_exe_devices(&self) -> bool {
+        true
     }
 
     fn self_exe(&self) -> PathBuf {
@@ -280,7 +293,7 @@ fn process(pid: Pid) -> Option<ProcInfo> {
         Err(_) => None,
     };
     let exe_dev = exe.as_ref().and_then(|e| {
-        let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+        let maps = fs::read(format!("/proc/{pid}/maps")).ok()?;
         maps_dev(&maps, e)
     });
     let (program, argv0) = match &args {
@@ -290,8 +303,9 @@ fn process(pid: Pid) -> Option<ProcInfo> {
     Some(ProcInfo {
         pid,
         name,
-        // A path without its device could be another mount namespace's file: unknown.
-        exe: exe.filter(|_| exe_dev.is_some()),
+        // Under the staging area, a path without its device could be another mount
+        // namespace's file: the survivor rule takes it as unknown (reports_exe_devices).
+        exe,
         exe_dev,
         argv0,
         program,
@@ -299,20 +313,30 @@ fn process(pid: Pid) -> Option<ProcInfo> {
     })
 }
 
-/// The device (st_dev encoding) of the first mapping of `exe` in a `/proc/PID/maps` text.
+/// The device (st_dev encoding) of the first mapping of `exe` in a `/proc/PID/maps` text,
+/// taken as bytes: a path is not always UTF-8, and one such mapping must not hide the rest.
 #[doc(hidden)]
 #[must_use]
-pub fn maps_dev(maps: &str, exe: &Path) -> Option<u64> {
-    let want = exe.to_str()?;
-    maps.lines().find_map(|l| {
+pub fn maps_dev(maps: &[u8], exe: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    // maps prints a newline of a path as `\012` (the only byte it escapes).
+    let mut want = Vec::new();
+    for &b in exe.as_os_str().as_bytes() {
+        if b == b'\n' {
+            want.extend_from_slice(b"\\012");
+        } else {
+            want.push(b);
+        }
+    }
+    maps.split(|&b| b == b'\n').find_map(|l| {
         // address perms offset dev inode path
-        let mut f = l.splitn(6, ' ');
+        let mut f = l.splitn(6, |&b| b == b' ');
         let dev = f.nth(3)?;
-        let path = f.nth(1)?.trim_start();
-        if path != want {
+        let path = f.nth(1)?.trim_ascii_start();
+        if path != want.as_slice() {
             return None;
         }
-        let (major, minor) = dev.split_once(':')?;
+        let (major, minor) = std::str::from_utf8(dev).ok()?.split_once(':')?;
         let major = u32::from_str_radix(major, 16).ok()?;
         let minor = u32::from_str_radix(minor, 16).ok()?;
         Some(libc::makedev(major, minor))
@@ -424,20 +448,56 @@ mod tests {
 7ffd1c7e5000-7ffd1c806000 rw-p 00000000 00:00 0                          [stack]
 ";
         assert_eq!(
-            maps_dev(maps, Path::new("/dev/reroot/ld.so")),
+            maps_dev(maps.as_bytes(), Path::new("/dev/reroot/ld.so")),
             Some(libc::makedev(8, 1))
         );
         assert_eq!(
-            maps_dev(maps, Path::new("/dev/reroot/x (deleted)")),
+            maps_dev(maps.as_bytes(), Path::new("/dev/reroot/x (deleted)")),
             Some(libc::makedev(0, 0x1a))
         );
-        assert_eq!(maps_dev(maps, Path::new("/dev/reroot/y")), None);
+        assert_eq!(maps_dev(maps.as_bytes(), Path::new("/dev/reroot/y")), None);
+        // A newline is printed as \012; a mapping that is not UTF-8 hides nothing.
+        let odd = b"1000-2000 r--p 0 08:02 9 /tmp/\xff\n2000-3000 r-xp 0 08:03 7 /tmp/a\\012b\n";
+        assert_eq!(
+            maps_dev(odd, Path::new("/tmp/a\nb")),
+            Some(libc::makedev(8, 3))
+        );
         // This process: its executable's device is the one stat(2) reports.
         use std::os::unix::fs::MetadataExt;
         let me = process(i32::try_from(std::process::id()).unwrap()).unwrap();
         let exe = std::fs::read_link("/proc/self/exe").unwrap();
         assert_eq!(me.exe_dev, Some(std::fs::metadata(&exe).unwrap().dev()));
         assert_eq!(me.uid, Some(nix::unistd::getuid().as_raw()));
+    }
+
+    /// A program whose path holds a newline: /proc/PID/maps prints it escaped (`\012`),
+    /// readlink of /proc/PID/exe does not. Its path and device are still read; before,
+    /// neither was, and the survivor rule had to spare it (any user could run one).
+    #[test]
+    fn an_executable_with_a_newline_in_its_path_is_read() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let prog = dir.path().join("sl\neep");
+        std::fs::copy("/bin/sleep", &prog).unwrap();
+        let mut child = std::process::Command::new(&prog).arg("30").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        // Until the exec is done, the child runs the test binary, then for a moment has the
+        // new executable's link but not yet its mapping.
+        let mut p = None;
+        for _ in 0..200 {
+            p = process(pid);
+            if p.as_ref()
+                .is_some_and(|p| p.exe.as_ref() == Some(&prog) && p.exe_dev.is_some())
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let p = p.unwrap();
+        assert_eq!(p.exe.as_deref(), Some(prog.as_path()));
+        assert_eq!(p.exe_dev, Some(std::fs::metadata(&prog).unwrap().dev()));
     }
 
     /// The owner the survivor rule reads is the real uid: a set-user-ID root program that a

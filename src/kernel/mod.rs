@@ -138,6 +138,12 @@ pub trait Kernel: Posix {
     /// could not be had: callers must then assume that anyone may be a survivor.
     fn processes(&self) -> Result<Vec<ProcInfo>, KernelError>;
 
+    /// Whether [`Kernel::processes`] reports the device of each executable
+    /// ([`ProcInfo::exe_dev`]); where it does, a missing one means it could not be read.
+    fn reports_exe_devices(&self) -> bool {
+        false
+    }
+
     /// The path of the running executable (to start internal helpers such as `sulogin`, and
     /// to copy into the staging area at a reroot).
     fn self_exe(&self) -> PathBuf;

@@ -150,12 +150,12 @@ impl<K: Kernel> Init<K> {
         // Then the survivors. Those that run from outside the staging area get SIGKILL only:
         // their code may live on the device the hook has just stopped, and a SIGTERM handler
         // would page it in (I/O errors); SIGKILL runs none of their code.
-        let spare = Spare::new(&dir);
+        let spare = Spare::new(&dir, self.k.reports_exe_devices());
         let outside: Vec<ProcInfo> = self
             .survivors(&dir)
             .unwrap_or_default()
             .into_iter()
-            .filter(|p| p.exe.is_some() && !spare.runs_from(p))
+            .filter(|p| spare.runs_from(p) == Some(false))
             .collect();
         for p in &outside {
             tracing::info!(

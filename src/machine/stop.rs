@@ -41,14 +41,19 @@ pub(super) struct Spare<'a> {
     dir: &'a Path,
     /// The device of the staging tmpfs: a survivor's executable must be on it.
     dev: Option<u64>,
+    /// Whether the platform reports the device of a process's executable (Linux). Where it
+    /// does, a path under the staging area whose device could not be read cannot be told
+    /// from a look-alike; where it does not (FreeBSD), the path decides.
+    devices_reported: bool,
 }
 
 impl<'a> Spare<'a> {
-    pub(super) fn new(dir: &'a Path) -> Self {
+    pub(super) fn new(dir: &'a Path, devices_reported: bool) -> Self {
         use std::os::unix::fs::MetadataExt;
         Spare {
             dir,
             dev: std::fs::metadata(dir).ok().map(|m| m.dev()),
+            devices_reported,
         }
     }
 
@@ -79,7 +84,8 @@ impl<'a> Spare<'a> {
 
     /// `Some(true)`: a survivor; `Some(false)`: certainly not; `None`: cannot be told.
     pub(super) fn classify(&self, p: &ProcInfo) -> Option<bool> {
-        if self.runs_from(p) {
+        let from = self.runs_from(p);
+        if from == Some(true) {
             return Some(true);
         }
         let at = match (&p.argv0, p.uid) {
@@ -89,17 +95,26 @@ impl<'a> Spare<'a> {
         };
         match at {
             Some(true) => Some(true),
-            Some(false) if p.exe.is_some() => Some(false),
+            Some(false) if from == Some(false) => Some(false),
             _ => None,
         }
     }
 
     /// Whether `p`'s executable lives in the staging area: its path is under it and, where
     /// the platform reports it, the file is on the staging tmpfs itself (a user's own tmpfs
-    /// on /dev/reroot in a mount namespace of theirs shows the same path).
-    pub(super) fn runs_from(&self, p: &ProcInfo) -> bool {
-        p.exe.as_deref().is_some_and(|e| e.starts_with(self.dir))
-            && p.exe_dev.is_none_or(|d| Some(d) == self.dev)
+    /// on /dev/reroot in a mount namespace of theirs shows the same path). `None` when that
+    /// cannot be told: no executable path, or a path under the staging area whose device
+    /// the platform reports but could not be read. A path elsewhere answers `false` whatever
+    /// its device.
+    pub(super) fn runs_from(&self, p: &ProcInfo) -> Option<bool> {
+        if !p.exe.as_deref()?.starts_with(self.dir) {
+            return Some(false);
+        }
+        match p.exe_dev {
+            Some(d) => Some(Some(d) == self.dev),
+            None if self.devices_reported => None,
+            None => Some(true),
+        }
     }
 }
 
@@ -110,7 +125,7 @@ impl<K: Kernel> Init<K> {
     /// process of which that cannot be told. `None` when the process list itself cannot be
     /// had: then anyone may be a survivor. Both are logged.
     pub(super) fn survivors(&self, dir: &Path) -> Option<Vec<ProcInfo>> {
-        let spare = Spare::new(dir);
+        let spare = Spare::new(dir, self.k.reports_exe_devices());
         match self.k.processes() {
             Ok(ps) => Some(ps.into_iter().filter(|p| spare.spares(p)).collect()),
             Err(e) => {
@@ -126,7 +141,11 @@ impl<K: Kernel> Init<K> {
     /// When the process list cannot be had, anyone may be a survivor: nothing is signalled.
     pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) -> Step<()> {
         let survivors = self.survivors(dir);
-        if survivors.as_ref().is_some_and(Vec::is_empty) {
+        // kill(-1) reaches whoever the list missed: only when no survivor can exist, that is
+        // when there is no staging area to run one from. With one, a list that came back
+        // empty or short (a /proc that is not procfs, a read cut short) spares what it
+        // missed instead of killing it.
+        if survivors.as_ref().is_some_and(Vec::is_empty) && dir.symlink_metadata().is_err() {
             return self.stop_everyone();
         }
         for p in survivors.unwrap_or_default() {
@@ -140,7 +159,7 @@ impl<K: Kernel> Init<K> {
                     .display()
             );
         }
-        let spare = Spare::new(dir);
+        let spare = Spare::new(dir, self.k.reports_exe_devices());
         self.stop_processes(|p| spare.spares(p))
     }
 
@@ -228,12 +247,16 @@ mod tests {
     #[test]
     fn survivor_rule() {
         let dir = Path::new("/dev/reroot");
-        let spare = Spare { dir, dev: Some(7) };
+        let spare = Spare {
+            dir,
+            dev: Some(7),
+            devices_reported: true,
+        };
         let p = |exe: &str, argv0: &str, uid| ProcInfo {
             pid: 9,
             name: "x".into(),
             exe: Some(exe.into()),
-            exe_dev: None,
+            exe_dev: Some(7),
             program: None,
             argv0: Some(argv0.into()),
             uid: Some(uid),
@@ -257,6 +280,20 @@ mod tests {
             program: None,
             ..elsewhere
         }));
+        // A device that could not be read matters only under the staging area; where the
+        // platform reports no devices (FreeBSD) the path decides.
+        let no_dev = |exe: &str| ProcInfo {
+            exe_dev: None,
+            ..p(exe, "x", 1000)
+        };
+        assert!(no(&no_dev("/home/u/prog")));
+        assert_eq!(spare.classify(&no_dev("/dev/reroot/x")), None);
+        let path_decides = Spare {
+            devices_reported: false,
+            ..spare
+        };
+        assert_eq!(path_decides.classify(&no_dev("/dev/reroot/x")), Some(true));
+        assert_eq!(path_decides.classify(&no_dev("/home/u/prog")), Some(false));
         // What cannot be read cannot rule a process out.
         let unknown = |f: fn(&mut ProcInfo)| {
             let mut q = p("/usr/sbin/sshd", "sshd", 0);

@@ -360,6 +360,50 @@ fn concurrent_kenv_writers_lose_nothing() {
     );
 }
 
+/// A kenv store on a full /dev: the write fails with the kernel's reason, the store keeps
+/// what it held, no half-written file is left beside it, and once there is room again the
+/// same write succeeds. (The store's directory is a 64 KiB tmpfs here, filled up.)
+#[test]
+fn a_full_dev_refuses_a_kenv_write_cleanly() {
+    let mut sb = Sandbox::new(&[("etc/rc", "#!/bin/sh\n", EXEC)]);
+    sb.boot(&[], &[]);
+    sb.expect_console("entering multi_user", T);
+    let sh = |script: &str| sb.exec_inside(&["/bin/sh", "-c", script]);
+    let small = sh(
+        "mkdir -p /dev/.reinit && mount -t tmpfs -o size=64k,mode=700 tmpfs /dev/.reinit \
+         && /sbin/init kenv kept=1",
+    );
+    assert!(small.status.success(), "{small:?}");
+    let fill = sh("yes > /dev/.reinit/fill; \
+         cat /proc/mounts | grep ' /dev/.reinit '; ls /dev/.reinit");
+    let listing = String::from_utf8_lossy(&fill.stdout).into_owned();
+    assert!(listing.contains("fill"), "{fill:?}");
+    let value = "x".repeat(8000);
+    let full = sb.exec_inside(&["/sbin/init", "kenv", &format!("lost={value}")]);
+    assert_eq!(full.status.code(), Some(1), "{full:?}");
+    let err = String::from_utf8_lossy(&full.stderr).into_owned();
+    assert!(
+        err.contains("/dev/.reinit/kenv") && err.contains("No space left on device"),
+        "{err}"
+    );
+    let left = sh("ls -a /dev/.reinit");
+    let names = String::from_utf8_lossy(&left.stdout).into_owned();
+    assert!(
+        names
+            .lines()
+            .all(|n| [".", "..", "kenv", "kenv.lock", "fill"].contains(&n)),
+        "a temporary file was left: {names}"
+    );
+    let get = sb.exec_inside(&["/sbin/init", "kenv", "kept"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "1\n", "{get:?}");
+    // Room again: the same write goes through.
+    assert!(sh("rm /dev/.reinit/fill").status.success());
+    let again = sb.exec_inside(&["/sbin/init", "kenv", &format!("lost={value}")]);
+    assert!(again.status.success(), "{again:?}");
+    let get = sb.exec_inside(&["/sbin/init", "kenv", "lost"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim_end(), value);
+}
+
 /// Only root writes the kenv store: `reinit kenv` run by another user inside the namespace
 /// fails (the store's directory under /dev is root's), and nothing is set.
 #[test]

@@ -333,6 +333,47 @@ fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
     );
 }
 
+/// The same shutdown after the new root's rc.shutdown has unmounted /proc: the process list
+/// is an empty directory then, which must not read as "no survivor" (kill(-1) would reach the
+/// daemon serving the root while it is still mounted read-write).
+#[test]
+fn a_proc_that_is_not_procfs_spares_the_survivor() {
+    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
+    let mut b = new_root_files("B");
+    b.push((
+        "etc/rc.shutdown",
+        "#!/bin/sh
+umount -l /proc && echo 'rc.shutdown: /proc unmounted' > /dev/console
+"
+        .to_owned(),
+        EXEC,
+    ));
+    b.push((
+        "etc/rc.reroot",
+        "#!/bin/sh
+[ \"$REROOT_PHASE\" = stop ] || exit 0
+\
+         p=$(cat /dev/reroot/daemon.pid); kill -USR1 $p; sleep 0.3; kill -9 $p\n"
+            .to_owned(),
+        EXEC,
+    ));
+    let dev_b = sb.image("b", &as_refs(&b));
+    sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
+    sb.boot(&[], &[]);
+    sb.expect_file("tmp/rc.done", T);
+    request_reroot(&sb);
+    sb.expect_console("reroot #1: stage", T);
+    wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).expect("B booted");
+    sb.signal(Signal::SIGINT);
+    assert!(sb.wait_exit(T).is_some(), "console:\n{}", sb.console());
+    let c = sb.console();
+    assert!(c.contains("rc.shutdown: /proc unmounted"), "{c}");
+    assert!(c.contains("not procfs"), "{c}");
+    assert!(c.contains("shutdown: / remounted read-only"), "{c}");
+    assert!(c.contains("daemon: USR1"), "{c}");
+    assert!(!c.contains("daemon: TERM"), "{c}");
+}
+
 /// Reroot with a survivor that holds something of the old root (`holds` runs in it first);
 /// returns the console.
 fn reroot_with_a_holder(holds: &str) -> String {
