@@ -11,6 +11,9 @@
 #   make man-lint   mandoc -T lint on reinit.8
 #   make freebsd    FreeBSD gate: type-check + link x86_64, type-check aarch64
 #   make fuzz-smoke every fuzz target of fuzz/ built and run for a few seconds
+#   make bench      reinit beside tini, tini-static, catatonit, busybox init and a minimal C
+#                   PID 1, each as PID 1 of a namespace: bench/results.json, bench/results.md
+#                   (not a test; make bench-smoke runs it once, small, to show it works)
 #   make demo       the main job in one command: install what the VM needs, build, boot a VM
 #                   whose initramfs reroots onto an NBD root started by /etc/rc.reroot
 #   make test-vm    the VM tier alone
@@ -77,6 +80,14 @@ freebsd:
 fuzz-smoke:
 	bash .ci/fuzz-smoke.sh
 
+bench: build
+	bash bench/deps.sh
+	python3 bench/bench.py
+
+bench-smoke: build
+	bash bench/deps.sh
+	python3 bench/bench.py --smoke --out target/bench-smoke
+
 demo:
 	bash tests/vm/deps.sh
 	$(MAKE) build
@@ -87,4 +98,4 @@ demo:
 clean:
 	$(CARGO) clean
 
-.PHONY: all build static-check man-lint test test-unit test-unprivileged test-vm lint check install freebsd fuzz-smoke demo clean
+.PHONY: all build static-check man-lint test test-unit test-unprivileged test-vm lint check install freebsd fuzz-smoke bench bench-smoke demo clean

@@ -35,8 +35,8 @@ pub enum Role {
 pub struct Ended {
     /// Its pid.
     pub pid: Pid,
-    /// Its role, or `None` for an orphan PID 1 adopted.
-    pub role: Option<Role>,
+    /// Its role.
+    pub role: Role,
     /// How it ended.
     pub status: ChildStatus,
 }
@@ -44,8 +44,10 @@ pub struct Ended {
 /// What [`Children::reap_all`] found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Harvest {
-    /// Children that ended, in the order the kernel reported them.
+    /// Children of PID 1's own that ended, in the order the kernel reported them.
     pub ended: Vec<Ended>,
+    /// How many orphans (children without a role) were collected.
+    pub orphans: usize,
     /// `waitpid` said there are no children left at all.
     pub none_left: bool,
 }
@@ -107,14 +109,21 @@ impl Children {
                         tracing::info!(pid, sig, "child stopped; left stopped");
                     }
                 }
-                Reaped::Child(pid, status) => {
-                    let role = self.roles.remove(&pid);
-                    match &role {
-                        Some(r) => tracing::info!(pid, ?r, "child {status}"),
-                        None => tracing::debug!(pid, "orphan {status}"),
+                Reaped::Child(pid, status) => match self.roles.remove(&pid) {
+                    Some(r) => {
+                        tracing::info!(pid, ?r, "child {status}");
+                        harvest.ended.push(Ended {
+                            pid,
+                            role: r,
+                            status,
+                        });
                     }
-                    harvest.ended.push(Ended { pid, role, status });
-                }
+                    // An orphan leaves no record: a storm of them costs no memory.
+                    None => {
+                        tracing::debug!(pid, "orphan {status}");
+                        harvest.orphans += 1;
+                    }
+                },
                 Reaped::Nothing => return harvest,
                 Reaped::NoChildren => {
                     harvest.none_left = true;
@@ -155,22 +164,19 @@ mod tests {
         let _ = k.wait(None);
         let mut h = c.reap_all(&mut k);
         let _ = k.wait(None);
-        h.ended.extend(c.reap_all(&mut k).ended);
+        let more = c.reap_all(&mut k);
+        h.ended.extend(more.ended);
+        h.orphans += more.orphans;
         assert_eq!(
             h.ended,
-            vec![
-                Ended {
-                    pid: a,
-                    role: Some(Role::Rc),
-                    status: ChildStatus::Exited(0)
-                },
-                Ended {
-                    pid: orphan,
-                    role: None,
-                    status: ChildStatus::Signaled(9)
-                },
-            ]
+            vec![Ended {
+                pid: a,
+                role: Role::Rc,
+                status: ChildStatus::Exited(0)
+            }]
         );
+        // The orphan is counted, not recorded.
+        assert_eq!(h.orphans, 1);
         assert!(!h.none_left);
         assert_eq!(c.pid_of(&Role::Getty("ttyv0".into())), Some(b));
         k.exit(b, ChildStatus::Exited(1));

@@ -11,7 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 
-use super::unix::MAX_FD;
+use super::unix::close_from;
 use super::KernelError;
 
 /// Run `f` (a system call that may never return, such as a mount whose device does not
@@ -36,11 +36,8 @@ pub fn bounded(
             drop(r);
             // Nothing of the parent's stays open in a child that may live on in the kernel
             // (a writable executable it held would stay busy, a terminal stay open).
-            let keep = w.as_raw_fd();
-            for fd in (3..MAX_FD).filter(|fd| *fd != keep) {
-                // SAFETY: closing descriptor numbers in the child; none is used again here.
-                unsafe { libc::close(fd) };
-            }
+            // SAFETY: closing descriptor numbers in the child; none is used again here.
+            unsafe { close_from(3, Some(w.as_raw_fd()), false) };
             let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
                 .unwrap_or_else(|_| Err(KernelError::new(call, Some(target), Errno::EFAULT)));
             let _ = nix::unistd::write(&w, encode(&answer).as_bytes());

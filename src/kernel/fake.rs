@@ -169,6 +169,8 @@ pub struct FakeKernel {
     console_revokes: usize,
     /// Queries that answer wrongly from now on.
     misanswers: HashMap<Query, Answer>,
+    /// How many times kenv or the console list was read (each a file read on Linux).
+    table_reads: std::cell::Cell<usize>,
     /// How many of the next bounded mounts never answer.
     hung_mounts: usize,
     /// Every nmount(2) the FreeBSD personality was asked for, with its answer.
@@ -438,6 +440,12 @@ impl FakeKernel {
     /// Make every [`Kernel::processes`] fail from now on (EIO).
     pub fn break_process_list(&mut self) -> &mut Self {
         self.misanswer(Query::Processes, Answer::Error)
+    }
+
+    /// How many times kenv or the console list was read so far.
+    #[must_use]
+    pub fn table_reads(&self) -> usize {
+        self.table_reads.get()
     }
 
     /// Make every answer to `query` wrong from now on.
@@ -790,6 +798,7 @@ impl Kernel for FakeKernel {
     }
 
     fn kenv(&self, name: &str) -> Option<String> {
+        self.table_reads.set(self.table_reads.get() + 1);
         let written = self
             .kenv_file
             .as_ref()
@@ -809,6 +818,7 @@ impl Kernel for FakeKernel {
     }
 
     fn console_names(&self) -> Vec<String> {
+        self.table_reads.set(self.table_reads.get() + 1);
         self.consoles.clone()
     }
 

@@ -166,11 +166,60 @@ fn child_setup(
                 }
             }
         }
-        for fd in 3..MAX_FD {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
+        close_from(3, None, true);
     }
     Ok(())
+}
+
+/// Close every descriptor from `first` up but `keep` (or, with `cloexec`, mark it
+/// close-on-exec): close_range(2), one call per range, where the kernel has it (Linux 5.11,
+/// FreeBSD 13.1 for close-on-exec), else one call per descriptor below [`MAX_FD`].
+///
+/// # Safety
+/// Closes descriptors by number: the caller must hold none of them for later use (PID 1 at
+/// start, a child between fork and exec). Async-signal-safe: it allocates nothing.
+pub(super) unsafe fn close_from(first: i32, keep: Option<i32>, cloexec: bool) {
+    let one = |fd: i32| {
+        // SAFETY: see the function's contract.
+        unsafe {
+            if cloexec {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            } else {
+                libc::close(fd);
+            }
+        }
+    };
+    let ranges = match keep {
+        Some(k) if k >= first => [(first, k - 1), (k + 1, i32::MAX)],
+        _ => [(first, i32::MAX), (1, 0)],
+    };
+    for (lo, hi) in ranges {
+        if lo > hi {
+            continue;
+        }
+        if !close_range(lo, hi, cloexec) {
+            for fd in lo..hi.min(MAX_FD - 1).saturating_add(1) {
+                one(fd);
+            }
+        }
+    }
+}
+
+/// close_range(2); `false` when the kernel does not have it (or not the flag).
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn close_range(lo: i32, hi: i32, cloexec: bool) -> bool {
+    let flags = if cloexec {
+        libc::CLOSE_RANGE_CLOEXEC as libc::c_int
+    } else {
+        0
+    };
+    // SAFETY: a plain system call on descriptor numbers (see close_from).
+    unsafe { libc::close_range(lo.unsigned_abs(), hi.unsigned_abs(), flags) == 0 }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn close_range(_: i32, _: i32, _: bool) -> bool {
+    false
 }
 
 /// Set one signal's disposition to SIG_DFL, in the child after fork.
@@ -228,7 +277,8 @@ const NSIG: i32 = 65;
 #[cfg(not(target_os = "linux"))]
 const NSIG: i32 = 129;
 
-/// Descriptors above 2 up to this bound are made close-on-exec in every child.
+/// Descriptors above 2 up to this bound are closed or made close-on-exec one by one where
+/// close_range(2) is missing.
 pub(super) const MAX_FD: i32 = 1024;
 
 /// A real kernel: the [`Posix`] half every platform shares, implemented once here, and the
@@ -309,7 +359,18 @@ impl<P> Posix for RealKernel<P> {
     /// execve(2) with exactly `env`.
     fn exec(&mut self, program: Program<'_>, hold: Option<&[Sig]>) -> KernelError {
         let Some(carry) = hold else {
-            return execve(program);
+            // Another init gets the handled signals unblocked, as it would have had them
+            // from a PID 1 with handlers (on Linux they are blocked for the signalfd). What
+            // is pending then has no handler: the kernel drops it for PID 1.
+            let mut old = SigSet::empty();
+            let mut mask = all_but_faults();
+            for s in super::signal_waiter::handled().iter() {
+                mask.remove(s);
+            }
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask), Some(&mut old));
+            let e = execve(program);
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            return e;
         };
         let mut old = SigSet::empty();
         let _ = sigprocmask(
@@ -412,9 +473,7 @@ pub fn exe_or_default(found: Option<PathBuf>) -> PathBuf {
 pub fn sanitize_fds() {
     // SAFETY: close/open on descriptor numbers; nothing in the process holds descriptors yet.
     unsafe {
-        for fd in 3..MAX_FD {
-            libc::close(fd);
-        }
+        close_from(3, None, false);
         for _ in 0..3 {
             let mut fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
             if fd < 0 {

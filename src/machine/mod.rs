@@ -152,6 +152,9 @@ pub struct Init<K: Kernel> {
     paths: Paths,
     children: Children,
     sessions: Vec<Session>,
+    /// The kernel's consoles, for `onifconsole`: read at each scan of /etc/ttys (as
+    /// getttyent evaluates it), not at every wake-up.
+    consoles: Vec<String>,
     requests: Requests,
     current: State,
     runcom_mode: RuncomMode,
@@ -169,6 +172,7 @@ impl<K: Kernel> Init<K> {
             paths,
             children: Children::default(),
             sessions: Vec::new(),
+            consoles: Vec::new(),
             requests: Requests::default(),
             current: State::SingleUser,
             runcom_mode: RuncomMode::Autoboot,
@@ -286,7 +290,7 @@ impl<K: Kernel> Init<K> {
     fn reap(&mut self) -> Harvest {
         let h = self.children.reap_all(&mut self.k);
         for e in &h.ended {
-            if let Some(Role::Getty(name)) = &e.role {
+            if let Role::Getty(name) = &e.role {
                 self.getty_ended(name, e);
             }
         }

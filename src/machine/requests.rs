@@ -147,6 +147,11 @@ pub(super) fn interrupts_rc(r: &Request) -> bool {
 impl<K: Kernel> Init<K> {
     /// Turn signals into queued requests.
     pub(super) fn queue_signals(&mut self, mut sigs: Vec<crate::kernel::Sig>) {
+        // SIGCHLD asks for nothing: a child's exit costs no kenv read.
+        sigs.retain(|s| *s != crate::kernel::Sig::Chld);
+        if sigs.is_empty() {
+            return;
+        }
         sigs.sort();
         let convention = self.signal_convention();
         for sig in sigs {
@@ -155,7 +160,6 @@ impl<K: Kernel> Init<K> {
                     tracing::info!("{sig} in {}: {r:?} requested", self.current);
                     self.requests.push(r);
                 }
-                None if sig == crate::kernel::Sig::Chld => {}
                 None => tracing::info!("{sig} ignored in {}", self.current),
             }
         }

@@ -43,6 +43,7 @@ impl<K: Kernel> Init<K> {
     /// Read /etc/ttys and set up the sessions (init.c `read_ttys`).
     pub(super) fn read_ttys(&mut self) -> State {
         self.sessions = self.load_ttys().into_iter().map(Session::new).collect();
+        self.consoles = self.k.console_names();
         State::MultiUser
     }
 
@@ -84,7 +85,6 @@ impl<K: Kernel> Init<K> {
 
     /// Start every getty that should run, is not running and is not throttled.
     pub(super) fn start_due_gettys(&mut self) {
-        let consoles = self.k.console_names();
         let now = self.k.now();
         for i in 0..self.sessions.len() {
             let s = &self.sessions[i];
@@ -93,7 +93,7 @@ impl<K: Kernel> Init<K> {
             }
             let dev = self.paths.dev.join(&s.entry.name);
             let k = &self.k;
-            if !s.entry.wants_getty(|_| k.tty_exists(&dev), &consoles) {
+            if !s.entry.wants_getty(|_| k.tty_exists(&dev), &self.consoles) {
                 continue;
             }
             self.start_getty(i);
@@ -184,6 +184,7 @@ impl<K: Kernel> Init<K> {
         for s in &mut self.sessions {
             s.present = false;
         }
+        self.consoles = self.k.console_names();
         for entry in self.load_ttys() {
             match self
                 .sessions

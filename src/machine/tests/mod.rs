@@ -979,3 +979,23 @@ fn linux_keeps_the_console_when_rc_exits() {
     still.write_all(b"still here").unwrap();
     assert!(init.k.console_text(&["still here"]).contains("still here"));
 }
+
+/// A storm of orphans costs PID 1 no file reads: a child's exit reads neither kenv (the
+/// signal convention, only for a signal that asks for something) nor the kernel's console
+/// list (read at each ttys scan, as getttyent does), and leaves no record behind. A SIGHUP
+/// (a rescan) reads both: the count sees reads when there are some.
+#[test]
+fn orphans_cost_no_file_reads() {
+    let root = Root::new();
+    let mut init = multi_user(&root, FakeKernel::new());
+    let before = init.k.table_reads();
+    for pid in 5000..5100 {
+        init.k.exit(pid, Exited(0));
+    }
+    init.transition(State::MultiUser);
+    assert_eq!(init.state(), State::MultiUser);
+    assert_eq!(init.k.table_reads(), before, "reads for orphans");
+    init.k.signal(Sig::Hup);
+    init.transition(State::MultiUser);
+    assert!(init.k.table_reads() > before, "the rescan read nothing");
+}
