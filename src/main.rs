@@ -114,6 +114,7 @@ fn arguments(argc: c_int, argv: *const *const c_char) -> Vec<OsString> {
 fn pid1(args: &[String]) -> ! {
     // Before anything else: nothing that arrives during start-up may be lost.
     reinit::kernel::unix::block_all_but_faults();
+    reinit::kernel::unix::reset_dispositions();
     reinit::kernel::unix::sanitize_fds();
     let paths = Paths::default();
     let sink = reinit::log::Sink::open_as_stdio(&paths.console, &paths.init_log);

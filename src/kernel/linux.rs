@@ -25,9 +25,11 @@ use super::unix::{self, RealKernel};
 use super::{Flush, Kernel, KernelError, MountSpec, Pid, Posix, ProcInfo, RebootHow};
 use crate::config::{self, Paths};
 
-/// What only the Linux kernel keeps: where the runtime kenv store is.
+/// What only the Linux kernel keeps: where the runtime kenv store is, and the command line's
+/// kenv words once read (they cannot change until the next exec of PID 1).
 pub struct Linux {
     kenv_store: PathBuf,
+    cmdline: std::cell::OnceCell<Vec<(String, String)>>,
 }
 
 /// The real Linux kernel.
@@ -38,6 +40,7 @@ impl LinuxKernel {
     pub fn new(paths: &Paths) -> std::io::Result<Self> {
         let linux = Linux {
             kenv_store: paths.kenv_store.clone(),
+            cmdline: std::cell::OnceCell::new(),
         };
         RealKernel::with_platform(paths, linux)
     }
@@ -51,13 +54,22 @@ pub fn cmdline_kenv() -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Look a kenv key up in the store at `store` and the command line.
-#[must_use]
-pub fn kenv_lookup(store: &Path, key: &str) -> Option<String> {
-    let entries = fs::read_to_string(store)
-        .map(|t| config::parse_store(&t))
-        .unwrap_or_default();
-    config::lookup(&entries, &cmdline_kenv(), key)
+impl Linux {
+    /// Look a kenv key up in the store (read at every use: `reinit kenv` takes effect at
+    /// once) and the command line (read once /proc answers: before /proc is mounted, again).
+    fn kenv(&self, key: &str) -> Option<String> {
+        let entries = fs::read_to_string(&self.kenv_store)
+            .map(|t| config::parse_store(&t))
+            .unwrap_or_default();
+        let cmdline = match self.cmdline.get() {
+            Some(c) => c,
+            None => match fs::read_to_string("/proc/cmdline") {
+                Ok(t) => self.cmdline.get_or_init(|| config::parse_cmdline(&t)),
+                Err(_) => &Vec::new(),
+            },
+        };
+        config::lookup(&entries, cmdline, key)
+    }
 }
 
 fn same_device(a: &Path, b: &Path) -> bool {
@@ -129,7 +141,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn kenv(&self, name: &str) -> Option<String> {
-        kenv_lookup(&self.platform.kenv_store, name)
+        self.platform.kenv(name)
     }
 
     fn shutdown_timeout(&self) -> Option<Duration> {

@@ -108,8 +108,8 @@ fn spawn(spec: &SpawnSpec, console: &Path, fallback_log: &Path) -> Result<Pid, K
 }
 
 /// The one child-setup routine, run in the child after fork: empty signal mask, every
-/// disposition back to SIG_DFL (SIGPIPE included: Rust ignores it in PID 1) but SIGHUP and
-/// SIGTSTP ignored for a script (init.c run_script), a new session,
+/// disposition SIG_DFL (see [`reset_dispositions`]) but SIGHUP and SIGTSTP ignored for a
+/// script (init.c run_script), a new session,
 /// the console as stdio and controlling terminal if asked, and every descriptor above 2
 /// close-on-exec (closing them outright would also close std's exec-error pipe).
 fn child_setup(
@@ -122,12 +122,12 @@ fn child_setup(
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
+        // On Linux PID 1 has no handler and reset every disposition at its start
+        // (reset_dispositions; std resets SIGPIPE here itself); elsewhere its handlers must
+        // go before the mask opens, or a signal here would run one in the child.
+        #[cfg(not(target_os = "linux"))]
+        reset_dispositions();
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        for sig in 1..NSIG {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                default_disposition(sig);
-            }
-        }
         if script {
             // init.c run_script: a script outlives neither a hang-up nor a ^Z, nor do the
             // jobs it leaves behind, unless these are ignored.
@@ -267,6 +267,17 @@ unsafe fn default_disposition(sig: i32) {
     // SAFETY: signal(2) with SIG_DFL on a valid signal number.
     unsafe {
         libc::signal(sig, libc::SIG_DFL);
+    }
+}
+
+/// Every disposition back to SIG_DFL: in PID 1 at its start (what the program that exec'd
+/// it ignored must not leak into its children), and on platforms with handlers in each child.
+pub fn reset_dispositions() {
+    for sig in 1..NSIG {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: SIG_DFL for a valid signal number; async-signal-safe.
+            unsafe { default_disposition(sig) };
+        }
     }
 }
 

@@ -160,6 +160,28 @@ fn an_adopted_daemon_stopped_by_the_operator_stays_stopped() {
     assert!(stat.contains(") T "), "continued: {stat}\n{}", sb.console());
 }
 
+/// PID 1 started with signals ignored (by whatever exec'd it): its children do not inherit
+/// them. PID 1 resets every disposition at its start; the child setup no longer does it
+/// one signal at a time on Linux.
+#[test]
+fn children_do_not_inherit_what_pid_1_was_started_ignoring() {
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/ttys", "ttyv0 \"/sbin/getty\" vt100 on\n", FILE),
+        ("sbin/getty", SLEEPY_GETTY, EXEC),
+    ]);
+    sb.start_ignoring(&["USR1", "PIPE", "QUIT"]);
+    sb.boot(&[], &[]);
+    let log = sb.expect_file("tmp/getty.log", T);
+    let pid: i32 = log.split_whitespace().next().unwrap().parse().unwrap();
+    let status = wait_for(T, || {
+        sb.read_inside(&format!("/proc/{pid}/status"))
+            .filter(|s| s.contains("Name:\tsleep"))
+    })
+    .expect("sleep status");
+    assert_eq!(sig_masks(&status).1, 0, "SigIgn of a child:\n{status}");
+}
+
 /// Negative control: the mask check does see a blocked signal and an ignored SIGPIPE.
 #[test]
 fn negative_control_mask_check_sees_blocked_and_ignored_signals() {

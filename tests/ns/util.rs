@@ -44,6 +44,8 @@ pub struct Sandbox {
     bare: bool,
     /// Boot from this device instead of the root directory.
     root_device: Option<String>,
+    /// Signals PID 1 is started with ignored (as the program that exec'd it left them).
+    ignored: Vec<&'static str>,
 }
 
 /// Fill `root` with the standard layout: busybox applets, reinit as /sbin/init, `files`.
@@ -88,6 +90,7 @@ impl Sandbox {
             bare: false,
             loops: Vec::new(),
             root_device: None,
+            ignored: Vec::new(),
         };
         populate(&sb.root(), files);
         fs::write(sb.dir.path().join("console.log"), "").expect("console.log");
@@ -125,6 +128,12 @@ impl Sandbox {
     /// Start PID 1 with descriptors 0–2 closed and no /dev/null (see the field).
     pub fn bare(&mut self) {
         self.bare = true;
+    }
+
+    /// Start PID 1 with these signals ignored (`trap ''` before the exec): dispositions a
+    /// previous program left, which its children must not inherit.
+    pub fn start_ignoring(&mut self, signals: &[&'static str]) {
+        self.ignored = signals.to_vec();
     }
 
     /// Boot from an image made by [`Sandbox::image`] (mounted read-write on the root
@@ -222,7 +231,13 @@ impl Sandbox {
              mkdir -p \"$R/dev/.reinit\"
              printf '%s' '{store}' > \"$R/dev/.reinit/kenv\"
              mount -t proc proc \"$R/proc\"
+             {ignore}
              exec chroot \"$R\" /sbin/init {args} {closed}",
+            ignore = if self.ignored.is_empty() {
+                String::new()
+            } else {
+                format!("trap '' {}", self.ignored.join(" "))
+            },
             root = root.display(),
             console = console.display(),
             store = store,
