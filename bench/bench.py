@@ -272,7 +272,7 @@ def build_with_symbols():
     """The release profile strips: the same build with its symbols, for nm."""
     triple = host_triple()
     env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="false",
-               RUSTFLAGS="-C target-feature=+crt-static")
+               RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static")
     subprocess.run(["cargo", "build", "--release", "--locked", "--target", triple,
                     "--target-dir", str(TOP / "target/bench-symbols")],
                    cwd=TOP, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -394,6 +394,8 @@ def main():
     ap.add_argument("--orphans", type=int, default=10000)
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--out", default=str(HERE))
+    ap.add_argument("--reinit", help="the reinit binary to measure (default: the release build)")
+    ap.add_argument("--only", help="comma-separated figures: startup,idle,storms,size (default all)")
     ap.add_argument("--smoke", action="store_true",
                     help="one repetition, 300 orphans, 2 s idle: checks that it runs")
     a = ap.parse_args()
@@ -401,7 +403,8 @@ def main():
         a.reps, a.orphans, a.idle = 1, 300, 2
     if os.geteuid() != 0:
         sys.exit("bench: needs root (namespaces, mounts)")
-    reinit = TOP / "target" / host_triple() / "release" / "reinit"
+    reinit = Path(a.reinit) if a.reinit else TOP / "target" / host_triple() / "release" / "reinit"
+    only = set(a.only.split(",")) if a.only else {"startup", "idle", "storms", "size"}
     if not reinit.exists():
         sys.exit(f"bench: {reinit} missing: run make build first")
     names = list(CANDIDATES)
@@ -424,13 +427,14 @@ def main():
             order = names[rep % len(names):] + names[:rep % len(names)]
             log(f"repetition {rep + 1}/{a.reps}: order {' '.join(order)}")
             # Start-up alone, one at a time (the idle runs start together).
-            for n in order:
+            for n in order if "startup" in only else []:
                 add(n, startup_alone(work, root, helpers, n))
-            for n, figures in idle_all(work, root, helpers, order, a.idle).items():
-                figures.pop("startup_us")
-                figures.pop("startup_cpu_us")
-                add(n, figures)
-            for kind, state in STORMS:
+            if "idle" in only:
+                for n, figures in idle_all(work, root, helpers, order, a.idle).items():
+                    figures.pop("startup_us")
+                    figures.pop("startup_cpu_us")
+                    add(n, figures)
+            for kind, state in STORMS if "storms" in only else []:
                 for n in order:
                     if state == "multi-user" and not CANDIDATES[n][3]:
                         continue
@@ -438,7 +442,7 @@ def main():
                         f"{kind}/{state}/")
         # Syscall counts: one traced run each (tracing slows PID 1: not a timing run).
         log("syscall counts (strace -c)")
-        for kind, state in STORMS:
+        for kind, state in STORMS if "storms" in only else []:
             for n in names:
                 if state == "multi-user" and not CANDIDATES[n][3]:
                     continue
@@ -457,7 +461,7 @@ def main():
     (out / "results.md").write_text(md)
     print(md)
     # A run that measured nothing is a failed run.
-    missing = [n for n in names if not summary[n].get("startup_us")]
+    missing = [n for n in names if "startup" in only and not summary[n].get("startup_us")]
     if missing:
         sys.exit(f"bench: no start-up figure for {missing}")
     leftovers = [(n, k) for n in names for k, s in summary[n].items()
