@@ -75,22 +75,30 @@ fn single_user_flag_starts_the_shell_first() {
 
 // ---- children: signal state, descriptors ------------------------------------------------
 
-#[test]
-fn children_start_with_empty_mask_default_dispositions_and_no_extra_fds() {
+/// Boot with a getty that execs sleep (started with these signals ignored, if any): the
+/// sandbox, the getty's log and pid, and its /proc status once it is sleep — its state is what
+/// reinit's child setup left.
+fn getty_child(ignored: &[&'static str]) -> (Sandbox, String, i32, String) {
     let mut sb = Sandbox::new(&[
         ("etc/rc", "#!/bin/sh\n", EXEC),
         ("etc/ttys", "ttyv0 \"/sbin/getty\" vt100 on\n", FILE),
         ("sbin/getty", SLEEPY_GETTY, EXEC),
     ]);
+    sb.start_ignoring(ignored);
     sb.boot(&[], &[]);
     let log = sb.expect_file("tmp/getty.log", T);
     let pid: i32 = log.split_whitespace().next().unwrap().parse().unwrap();
-    // The getty exec'd sleep: its state is what reinit's child setup left.
     let status = wait_for(T, || {
         sb.read_inside(&format!("/proc/{pid}/status"))
             .filter(|s| s.contains("Name:\tsleep"))
     })
     .expect("sleep status");
+    (sb, log, pid, status)
+}
+
+#[test]
+fn children_start_with_empty_mask_default_dispositions_and_no_extra_fds() {
+    let (sb, log, pid, status) = getty_child(&[]);
     assert_eq!(
         sig_masks(&status),
         (0, 0),
@@ -165,20 +173,7 @@ fn an_adopted_daemon_stopped_by_the_operator_stays_stopped() {
 /// one signal at a time on Linux.
 #[test]
 fn children_do_not_inherit_what_pid_1_was_started_ignoring() {
-    let mut sb = Sandbox::new(&[
-        ("etc/rc", "#!/bin/sh\n", EXEC),
-        ("etc/ttys", "ttyv0 \"/sbin/getty\" vt100 on\n", FILE),
-        ("sbin/getty", SLEEPY_GETTY, EXEC),
-    ]);
-    sb.start_ignoring(&["USR1", "PIPE", "QUIT"]);
-    sb.boot(&[], &[]);
-    let log = sb.expect_file("tmp/getty.log", T);
-    let pid: i32 = log.split_whitespace().next().unwrap().parse().unwrap();
-    let status = wait_for(T, || {
-        sb.read_inside(&format!("/proc/{pid}/status"))
-            .filter(|s| s.contains("Name:\tsleep"))
-    })
-    .expect("sleep status");
+    let (_sb, _log, _pid, status) = getty_child(&["USR1", "PIPE", "QUIT"]);
     assert_eq!(sig_masks(&status).1, 0, "SigIgn of a child:\n{status}");
 }
 

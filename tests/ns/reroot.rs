@@ -294,10 +294,9 @@ fn kill_first_order_loses_the_services_on_every_fault() {
     assert!(!alive(&sb, &service), "console:\n{}", sb.console());
 }
 
-/// Shutdown with the root served by a survivor: the root is remounted read-only before the
-/// daemon hears anything, and the image is clean afterwards.
-#[test]
-fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
+/// Reroot onto B (whose hook's stop phase sends the daemon SIGUSR1, then SIGKILL), with
+/// `extra` files in B, then shut down (SIGINT): the sandbox and its console.
+fn shut_down_on_b(extra: &[(&'static str, &str)]) -> (Sandbox, String) {
     let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
     let mut b = new_root_files("B");
     b.push((
@@ -307,6 +306,9 @@ fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
             .to_owned(),
         EXEC,
     ));
+    for (path, text) in extra {
+        b.push((path, (*text).to_owned(), EXEC));
+    }
     let dev_b = sb.image("b", &as_refs(&b));
     sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
     sb.boot(&[], &[]);
@@ -317,6 +319,14 @@ fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
     sb.signal(Signal::SIGINT);
     assert!(sb.wait_exit(T).is_some(), "console:\n{}", sb.console());
     let c = sb.console();
+    (sb, c)
+}
+
+/// Shutdown with the root served by a survivor: the root is remounted read-only before the
+/// daemon hears anything, and the image is clean afterwards.
+#[test]
+fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
+    let (sb, c) = shut_down_on_b(&[]);
     assert!(c.contains("shutdown: / remounted read-only"), "{c}");
     assert!(c.contains("daemon: USR1 with / ro"), "{c}");
     assert!(!c.contains("daemon: TERM"), "{c}");
@@ -338,35 +348,10 @@ fn reboot_remounts_the_root_read_only_before_the_daemon_is_stopped() {
 /// daemon serving the root while it is still mounted read-write).
 #[test]
 fn a_proc_that_is_not_procfs_spares_the_survivor() {
-    let mut sb = Sandbox::new(&[("etc/rc", RC_A, EXEC)]);
-    let mut b = new_root_files("B");
-    b.push((
+    let (_sb, c) = shut_down_on_b(&[(
         "etc/rc.shutdown",
-        "#!/bin/sh
-umount -l /proc && echo 'rc.shutdown: /proc unmounted' > /dev/console
-"
-        .to_owned(),
-        EXEC,
-    ));
-    b.push((
-        "etc/rc.reroot",
-        "#!/bin/sh
-[ \"$REROOT_PHASE\" = stop ] || exit 0
-\
-         p=$(cat /dev/reroot/daemon.pid); kill -USR1 $p; sleep 0.3; kill -9 $p\n"
-            .to_owned(),
-        EXEC,
-    ));
-    let dev_b = sb.image("b", &as_refs(&b));
-    sb.write("etc/rc.reroot", &hook(&dev_b, ""), EXEC);
-    sb.boot(&[], &[]);
-    sb.expect_file("tmp/rc.done", T);
-    request_reroot(&sb);
-    sb.expect_console("reroot #1: stage", T);
-    wait_for(T, || sb.read_inside("/dev/reroot/booted.B")).expect("B booted");
-    sb.signal(Signal::SIGINT);
-    assert!(sb.wait_exit(T).is_some(), "console:\n{}", sb.console());
-    let c = sb.console();
+        "#!/bin/sh\numount -l /proc && echo 'rc.shutdown: /proc unmounted' > /dev/console\n",
+    )]);
     assert!(c.contains("rc.shutdown: /proc unmounted"), "{c}");
     assert!(c.contains("not procfs"), "{c}");
     assert!(c.contains("shutdown: / remounted read-only"), "{c}");

@@ -260,6 +260,37 @@ fn survivor_spared(init: &Init<FakeKernel>, survivor: bool) -> bool {
     })
 }
 
+/// How a faulted run ended, after the checks every run must pass: no panic, no signal to
+/// the survivor before `/` was read-only, one of the documented ends.
+fn checked_end(
+    init: &Init<FakeKernel>,
+    rr: &Rr,
+    fault: Fault,
+    survivor: bool,
+    what: &str,
+) -> String {
+    assert_eq!(init.panics_in_a_row, 0, "{what}: panicked");
+    assert!(
+        survivor_spared(init, survivor),
+        "{what}: survivor signalled"
+    );
+    let end = outcome(init, rr, fault);
+    assert!(
+        !end.starts_with("UNDOCUMENTED"),
+        "{what}: {end}: {:?}",
+        init.k.calls().iter().rev().take(12).collect::<Vec<_>>()
+    );
+    end
+}
+
+/// Faults with the same end share a row.
+fn group<T>(ends: &mut Vec<(String, Vec<T>)>, end: String, fault: T) {
+    match ends.iter_mut().find(|(e, _)| *e == end) {
+        Some((_, v)) => v.push(fault),
+        None => ends.push((end, vec![fault])),
+    }
+}
+
 #[test]
 fn every_call_failing_with_every_errno_ends_documented() {
     let mut doc = String::from(
@@ -290,7 +321,6 @@ fn every_call_failing_with_every_errno_ends_documented() {
             .filter_map(|(_, _, k)| k)
             .collect();
         for (kind, nth, label) in steps {
-            // Errnos with the same end share a row.
             let mut ends: Vec<(String, Vec<Errno>)> = Vec::new();
             for &errno in errnos(kind) {
                 let rr = Rr::new();
@@ -298,21 +328,8 @@ fn every_call_failing_with_every_errno_ends_documented() {
                 let init = (seq.run)(&rr, (seq.setup)(&rr), &call_fails(fault));
                 runs += 1;
                 let what = format!("{}: {label} ({kind:?} #{nth}) {errno:?}", seq.name);
-                assert_eq!(init.panics_in_a_row, 0, "{what}: panicked");
-                assert!(
-                    survivor_spared(&init, seq.survivor),
-                    "{what}: survivor signalled"
-                );
-                let end = outcome(&init, &rr, fault);
-                assert!(
-                    !end.starts_with("UNDOCUMENTED"),
-                    "{what}: {end}: {:?}",
-                    init.k.calls().iter().rev().take(12).collect::<Vec<_>>()
-                );
-                match ends.iter_mut().find(|(e, _)| *e == end) {
-                    Some((_, v)) => v.push(errno),
-                    None => ends.push((end, vec![errno])),
-                }
+                let end = checked_end(&init, &rr, fault, seq.survivor, &what);
+                group(&mut ends, end, errno);
             }
             for (end, errs) in ends {
                 let names: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
@@ -329,17 +346,8 @@ fn every_call_failing_with_every_errno_ends_documented() {
                 });
                 runs += 1;
                 let what = format!("{}: {query:?} {answer:?}", seq.name);
-                assert_eq!(init.panics_in_a_row, 0, "{what}: panicked");
-                assert!(
-                    survivor_spared(&init, seq.survivor),
-                    "{what}: survivor signalled"
-                );
-                let end = outcome(&init, &rr, None);
-                assert!(!end.starts_with("UNDOCUMENTED"), "{what}: {end}");
-                match ends.iter_mut().find(|(e, _)| *e == end) {
-                    Some((_, v)) => v.push(answer),
-                    None => ends.push((end, vec![answer])),
-                }
+                let end = checked_end(&init, &rr, None, seq.survivor, &what);
+                group(&mut ends, end, answer);
             }
             let table = match query {
                 Query::Processes => "the process list",
