@@ -84,10 +84,14 @@ fuzz-smoke:
 
 bench: build
 	bash bench/deps.sh
+	bash tests/vm/deps.sh
+	bash tests/vm/build.sh
 	python3 bench/bench.py
 
 bench-smoke: build
 	bash bench/deps.sh
+	bash tests/vm/deps.sh
+	bash tests/vm/build.sh
 	python3 bench/bench.py --smoke --out target/bench-smoke
 
 demo:

@@ -304,6 +304,45 @@ def sizes(work, helpers, reinit, symbols):
     return out, {k: v for k, v in top}
 
 
+VM_SCENARIOS = [("with hook", "bench-hook", []), ("no hook", "bench-nohook", ["vm_scenario=no-hook"])]
+
+
+def vm_reroot(name, kargs):
+    """One reroot in the VM tier (tests/vm: QEMU under TCG, Debian's kernel): the phases
+    reinit logs, and request -> the new root's init from the console's host timestamps."""
+    r = subprocess.run(["bash", str(TOP / "tests/vm/run.sh"), name, *kargs],
+                       cwd=TOP, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = TOP / "target/vm/runs" / name / "serial.log"
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+
+    def stamp(line):
+        try:
+            return float(line.split()[0])
+        except (IndexError, ValueError):
+            return None
+
+    req = new = None
+    phases = {}
+    two = False
+    for line in lines:
+        if req is None and "reroot requested" in line:
+            req = stamp(line)
+        elif "reroot phase two" in line:
+            two = True
+        elif two and new is None and "starting (pid 1)" in line:
+            new = stamp(line)
+        if "reroot #1: stage" in line:
+            for part in line.split("reroot #1: ", 1)[1].split(","):
+                words = part.split()
+                if len(words) == 3 and words[2] == "ms":
+                    phases[f"vm_{words[0]}_ms"] = float(words[1])
+    if req is None or new is None or not phases:
+        raise RuntimeError(f"vm {name}: no reroot seen (qemu exit {r.returncode}); see {log_path}")
+    total = (new - req) * 1000
+    return {"vm_request_to_new_init_ms": total,
+            "vm_minus_hook_ms": total - phases.get("vm_hook_ms", 0), **phases}
+
+
 def summarize(samples):
     """name -> metric -> [values] into median, min, max."""
     out = {}
@@ -368,6 +407,18 @@ def table(summary, sizes_, bytes_, machine, params):
                 c += f" ×{s['median'] / base['median']:.2f}"
             cells.append(c)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    vm_rows = [(f"VM reroot ({label}): {what}", f"vm {label}/{key}")
+               for label, _, _ in VM_SCENARIOS
+               for what, key in [("request → new init (ms)", "vm_request_to_new_init_ms"),
+                                 ("the same minus the hook (ms)", "vm_minus_hook_ms"),
+                                 ("stage (ms)", "vm_stage_ms"), ("hook (ms)", "vm_hook_ms"),
+                                 ("probe (ms)", "vm_probe_ms"), ("shutdown (ms)", "vm_shutdown_ms"),
+                                 ("kill (ms)", "vm_kill_ms"), ("switch (ms)", "vm_switch_ms")]]
+    for label, key in vm_rows:
+        s = summary.get("reinit", {}).get(key)
+        if s:
+            c = fmt(s["median"]) + (f" [{fmt(s['min'])}–{fmt(s['max'])}]" if s["n"] > 1 else "")
+            lines.append(f"| {label} | {c} |" + " — |" * (len(names) - 1))
     lines.append("| stripped binary (bytes) | " + " | ".join(
         f"{sizes_[n]:,}" + ("" if n == "reinit" else f" ×{sizes_[n] / sizes_['reinit']:.2f}")
         for n in names) + " |")
@@ -395,7 +446,8 @@ def main():
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--out", default=str(HERE))
     ap.add_argument("--reinit", help="the reinit binary to measure (default: the release build)")
-    ap.add_argument("--only", help="comma-separated figures: startup,idle,storms,size (default all)")
+    ap.add_argument("--only",
+                    help="comma-separated figures: startup,idle,storms,vm (default all)")
     ap.add_argument("--smoke", action="store_true",
                     help="one repetition, 300 orphans, 2 s idle: checks that it runs")
     a = ap.parse_args()
@@ -404,7 +456,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: needs root (namespaces, mounts)")
     reinit = Path(a.reinit) if a.reinit else TOP / "target" / host_triple() / "release" / "reinit"
-    only = set(a.only.split(",")) if a.only else {"startup", "idle", "storms", "size"}
+    only = set(a.only.split(",")) if a.only else {"startup", "idle", "storms", "size", "vm"}
     if not reinit.exists():
         sys.exit(f"bench: {reinit} missing: run make build first")
     names = list(CANDIDATES)
@@ -440,6 +492,8 @@ def main():
                         continue
                     add(n, storm(work, root, helpers, n, kind, state, a.orphans, False),
                         f"{kind}/{state}/")
+            for label, name, kargs in VM_SCENARIOS if "vm" in only else []:
+                add("reinit", vm_reroot(name, kargs), f"vm {label}/")
         # Syscall counts: one traced run each (tracing slows PID 1: not a timing run).
         log("syscall counts (strace -c)")
         for kind, state in STORMS if "storms" in only else []:
