@@ -24,7 +24,7 @@ fn errnos(kind: CallKind) -> &'static [Errno] {
         CallKind::MountTmpfs => &[Errno::ENOSPC, Errno::ENOMEM, Errno::EBUSY],
         CallKind::Mount => &[Errno::EBUSY, Errno::EINVAL, Errno::ENODEV, Errno::EIO],
         CallKind::Unmount => &[Errno::EBUSY, Errno::EINVAL, Errno::EIO],
-        CallKind::CreateFile => &[Errno::ENOSPC, Errno::EEXIST, Errno::EIO],
+        CallKind::CreateFile => &[Errno::ENOSPC, Errno::ENOMEM, Errno::EEXIST, Errno::EIO],
         CallKind::SwitchRoot => &[Errno::EBUSY, Errno::EINVAL, Errno::EIO],
     }
 }
