@@ -114,7 +114,12 @@ impl TtyEntry {
         let mut f = vec![format!("\"{}\"", self.name)];
         f.push(match &self.getty {
             // The terminal name that parse appended is not part of the field.
-            Some(argv) => format!("\"{}\"", command(argv.split_last().map_or(&[], |l| l.1))),
+            Some(argv) => match command(argv.split_last().map_or(&[], |l| l.1)) {
+                // A command that is the one word `none` (from `" none "`) must not read back
+                // as the keyword.
+                c if c == "none" => "\"'none'\"".into(),
+                c => format!("\"{c}\""),
+            },
             None => "none".into(),
         });
         f.push(match &self.term {
@@ -606,6 +611,22 @@ ttyv5 \"/usr/libexec/getty Pc\" xterm on # comment \"
             e[0].to_line(),
             "\"a b\" \"/g 'x y' '' z\" none on secure \"window=''\""
         );
+    }
+
+    /// A getty field `" none "` is a command (the word `none`), not the keyword: printed, it
+    /// must read back as the same command. Found by the ttys fuzz target
+    /// (fuzz/corpus/ttys/crash-f698838f…): the line printed as `"vnt" "none" …` and read
+    /// back with no getty.
+    #[test]
+    fn a_command_named_none_is_not_the_keyword_after_printing() {
+        let (e, errs) = parse("vnt \" none \" t! off insecure\n");
+        assert!(errs.is_empty());
+        assert_eq!(e[0].getty, Some(vec!["none".to_owned(), "vnt".to_owned()]));
+        let (again, errs) = parse(&e[0].to_line());
+        assert!(errs.is_empty());
+        assert_eq!(again[0].getty, e[0].getty, "{}", e[0].to_line());
+        // The keyword itself still means no getty.
+        assert_eq!(parse("vnt none t! off\n").0[0].getty, None);
     }
 
     /// A Latin-1 byte in a comment costs nothing; one in a field costs only its line.
