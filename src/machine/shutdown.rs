@@ -10,7 +10,7 @@ use crate::kernel::{Flush, Kernel, KillSig, KillTarget, ProcInfo, RebootHow};
 use crate::signals::Action;
 
 use super::scripts::{describe, ScriptEnd};
-use super::stop::{label, Spare};
+use super::stop::label;
 use super::{Init, State, Step};
 use crate::newroot::is_executable;
 
@@ -150,9 +150,9 @@ impl<K: Kernel> Init<K> {
         // Then the survivors. Those that run from outside the staging area get SIGKILL only:
         // their code may live on the device the hook has just stopped, and a SIGTERM handler
         // would page it in (I/O errors); SIGKILL runs none of their code.
-        let spare = Spare::new(&dir, self.k.reports_exe_devices());
+        let spare = self.spare(&dir);
         let outside: Vec<ProcInfo> = self
-            .survivors(&dir)
+            .survivors_by(&spare)
             .unwrap_or_default()
             .into_iter()
             .filter(|p| spare.runs_from(p) == Some(false))

@@ -125,7 +125,16 @@ impl<K: Kernel> Init<K> {
     /// process of which that cannot be told. `None` when the process list itself cannot be
     /// had: then anyone may be a survivor. Both are logged.
     pub(super) fn survivors(&self, dir: &Path) -> Option<Vec<ProcInfo>> {
-        let spare = Spare::new(dir, self.k.reports_exe_devices());
+        self.survivors_by(&self.spare(dir))
+    }
+
+    /// The survivor rule for the staging area `dir` on this kernel.
+    pub(super) fn spare<'a>(&self, dir: &'a Path) -> Spare<'a> {
+        Spare::new(dir, self.k.reports_exe_devices())
+    }
+
+    /// [`Init::survivors`] by a rule already made.
+    pub(super) fn survivors_by(&self, spare: &Spare) -> Option<Vec<ProcInfo>> {
         match self.k.processes() {
             Ok(ps) => Some(ps.into_iter().filter(|p| spare.spares(p)).collect()),
             Err(e) => {
@@ -140,12 +149,13 @@ impl<K: Kernel> Init<K> {
     /// every process at once (kill(-1)); otherwise by pid, and survivors receive no signal.
     /// When the process list cannot be had, anyone may be a survivor: nothing is signalled.
     pub(super) fn stop_all_but_survivors(&mut self, dir: &Path) -> Step<()> {
-        let survivors = self.survivors(dir);
+        let spare = self.spare(dir);
+        let survivors = self.survivors_by(&spare);
         // kill(-1) reaches whoever the list missed: only when no survivor can exist, that is
-        // when there is no staging area to run one from. With one, a list that came back
-        // empty or short (a /proc that is not procfs, a read cut short) spares what it
-        // missed instead of killing it.
-        if survivors.as_ref().is_some_and(Vec::is_empty) && dir.symlink_metadata().is_err() {
+        // when there is no staging area to run one from (it has no device). With one, a
+        // list that came back empty or short (a /proc that is not procfs, a read cut short)
+        // spares what it missed instead of killing it.
+        if survivors.as_ref().is_some_and(Vec::is_empty) && spare.dev.is_none() {
             return self.stop_everyone();
         }
         for p in survivors.unwrap_or_default() {
@@ -159,7 +169,6 @@ impl<K: Kernel> Init<K> {
                     .display()
             );
         }
-        let spare = Spare::new(dir, self.k.reports_exe_devices());
         self.stop_processes(|p| spare.spares(p))
     }
 
