@@ -1,6 +1,7 @@
 # reinit — works with GNU make and FreeBSD's make (no GNU-only functions).
 #
-#   make            static release binary: target/$(HOST)/release/reinit
+#   make            static release binary: target/reinit (on Linux built on musl by
+#                   .ci/musl.sh; LIBC=gnu builds it on static glibc with rustup's toolchain)
 #   make test       every test tier: unit, namespace, VM (needs root and tests/vm/deps.sh)
 #   make check      fmt + clippy (-D warnings) + test
 #   make install    install as $(DESTDIR)$(PREFIX)/sbin/init, keeping the old one as init.bak,
@@ -26,14 +27,21 @@ HOST    != rustc -vV | sed -n 's/^host: //p'
 # Static, and not position-independent: no loader, and no self-relocation at each start
 # (static-pie relocates itself at every exec; `make bench`: 87 KB smaller, less start-up CPU).
 STATIC  = -C target-feature=+crt-static -C relocation-model=static
-BIN     = target/$(HOST)/release/reinit
+BIN     = target/reinit
+# Linux: musl (0.7 MB; .ci/musl.sh) or gnu (static glibc, 1.7 MB). FreeBSD: its own libc.
+LIBC    = musl
 
 all: build
 
 build:
-	REINIT_FREEBSD_VERSION="`uname -U 2>/dev/null`" RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(HOST)
+	@if [ "`uname -s`" = Linux ] && [ "$(LIBC)" = musl ]; then \
+		bash .ci/musl.sh $(BIN) || exit 1; \
+	else \
+		REINIT_FREEBSD_VERSION="`uname -U 2>/dev/null`" RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(HOST) || exit 1; \
+		cp -f target/$(HOST)/release/reinit $(BIN) || exit 1; \
+	fi
 	@file $(BIN) 2>/dev/null || true
-	@$(MAKE) static-check
+	@$(MAKE) static-check BIN=$(BIN)
 
 # PID 1 is copied into RAM and re-executed at every reroot: it must not need a loader.
 static-check:
@@ -48,11 +56,12 @@ static-check:
 man-lint:
 	mandoc -T lint -W warning reinit.8
 
-# Tests run the static binary as PID 1 inside a chroot, so they are built static too.
+# Tests run the static binary as PID 1 inside a chroot, so they are built static too. The
+# namespace tier runs the release binary (REINIT_BIN), the one that is installed.
 test: test-unit test-unprivileged test-vm
 
-test-unit:
-	RUSTFLAGS="$(STATIC)" $(CARGO) test --locked --target $(HOST) -- --test-threads=4
+test-unit: build
+	REINIT_BIN="`pwd`/$(BIN)" RUSTFLAGS="$(STATIC)" $(CARGO) test --locked --target $(HOST) -- --test-threads=4
 
 # The unit tests again as an ordinary user (nobody): the fake kernel needs no privilege.
 test-unprivileged:

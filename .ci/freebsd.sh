@@ -69,12 +69,15 @@ setup() {
   # Written to a temp file and renamed, so a concurrent run never executes a half-written one.
   cat > "$TOOLS/bin/.zigcc.$$" <<WRAP
 #!/usr/bin/env bash
-# rustc's linker for *-unknown-freebsd: 'zig cc' with zig's FreeBSD 14 stubs (dynamic only).
+# rustc's linker for *-unknown-freebsd: 'zig cc' with zig's FreeBSD 14 stubs (dynamic only);
+# for *-unknown-linux-musl (.ci/musl.sh): zig's own musl and LLVM libunwind, static.
 set -eu
 export ZIG_GLOBAL_CACHE_DIR="\${ZIG_GLOBAL_CACHE_DIR:-$TOOLS/zig-cache}"
 case "\${0##*/}" in
   x86_64-unknown-freebsd-zigcc)  zt=x86_64-freebsd.14.0 ;;
   aarch64-unknown-freebsd-zigcc) zt=aarch64-freebsd.14.0 ;;
+  x86_64-unknown-linux-musl-zigcc)  zt=x86_64-linux-musl ;;
+  aarch64-unknown-linux-musl-zigcc) zt=aarch64-linux-musl ;;
   *) echo "zigcc-freebsd: unknown name \${0##*/}" >&2; exit 2 ;;
 esac
 args=()
@@ -93,7 +96,9 @@ WRAP
   chmod +x "$TOOLS/bin/.zigcc.$$"
   if cmp -s "$TOOLS/bin/.zigcc.$$" "$TOOLS/bin/zigcc-freebsd"; then rm -f "$TOOLS/bin/.zigcc.$$"
   else mv -f "$TOOLS/bin/.zigcc.$$" "$TOOLS/bin/zigcc-freebsd"; fi
-  for p in $X $A; do ln -sfn zigcc-freebsd "$TOOLS/bin/$p-zigcc"; done
+  for p in $X $A x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    ln -sfn zigcc-freebsd "$TOOLS/bin/$p-zigcc"
+  done
 }
 run setup setup
 [ "$MODE" = setup ] && exit 0

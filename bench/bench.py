@@ -61,11 +61,6 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-def host_triple():
-    out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
-    return next(l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("host: "))
-
-
 def build_helpers(work):
     """Compile the C helpers static: the floor PID 1, the launcher, the first child."""
     out = {}
@@ -269,14 +264,13 @@ def startup_alone(work, root, helpers, name):
 
 
 def build_with_symbols():
-    """The release profile strips: the same build with its symbols, for nm."""
-    triple = host_triple()
+    """The release profile strips: the same build (.ci/musl.sh) with its symbols, for nm."""
+    out = TOP / "target/bench-symbols/reinit"
     env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="false",
-               RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static")
-    subprocess.run(["cargo", "build", "--release", "--locked", "--target", triple,
-                    "--target-dir", str(TOP / "target/bench-symbols")],
+               CARGO_TARGET_DIR=str(TOP / "target/bench-symbols"))
+    subprocess.run(["bash", ".ci/musl.sh", str(out)],
                    cwd=TOP, env=env, check=True, stdout=subprocess.DEVNULL)
-    return TOP / "target/bench-symbols" / triple / "release/reinit"
+    return out
 
 
 def sizes(work, helpers, reinit, symbols):
@@ -445,7 +439,7 @@ def main():
     ap.add_argument("--orphans", type=int, default=10000)
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--out", default=str(HERE))
-    ap.add_argument("--reinit", help="the reinit binary to measure (default: the release build)")
+    ap.add_argument("--reinit", help="the reinit binary to measure (default: the release build, target/reinit)")
     ap.add_argument("--only",
                     help="comma-separated figures: startup,idle,storms,vm (default all)")
     ap.add_argument("--smoke", action="store_true",
@@ -455,7 +449,7 @@ def main():
         a.reps, a.orphans, a.idle = 1, 300, 2
     if os.geteuid() != 0:
         sys.exit("bench: needs root (namespaces, mounts)")
-    reinit = Path(a.reinit) if a.reinit else TOP / "target" / host_triple() / "release" / "reinit"
+    reinit = Path(a.reinit) if a.reinit else TOP / "target/reinit"
     only = set(a.only.split(",")) if a.only else {"startup", "idle", "storms", "size", "vm"}
     if not reinit.exists():
         sys.exit(f"bench: {reinit} missing: run make build first")

@@ -62,6 +62,7 @@ pub struct Input<'a> {
 pub fn run(input: &Input<'_>) -> Vec<Finding> {
     let (settings, problems) = Settings::read(input.kenv);
     let mut out = Vec::new();
+    binary_findings(&mut out);
     kenv_findings(&settings, &problems, input.kenv, &mut out);
     rc_findings(&input.paths, &mut out);
     ttys_findings(&input.paths, &mut out);
@@ -75,6 +76,28 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
 
 fn add(out: &mut Vec<Finding>, level: Level, what: &'static str, text: String) {
     out.push(Finding { level, what, text });
+}
+
+/// This build can recover from a fault in a state: PID 1's safety net (a panic leads to
+/// single-user mode, not to the kernel's panic) needs a working unwinder, which a static build
+/// gets from its linker and libunwind. Tried here with an unwind that runs no panic hook.
+fn binary_findings(out: &mut Vec<Finding>) {
+    if cfg!(panic = "abort") {
+        add(
+            out,
+            Level::Fail,
+            "binary",
+            "built with panic=abort: a fault in PID 1 would panic the kernel".to_owned(),
+        );
+        return;
+    }
+    let caught = std::panic::catch_unwind(|| std::panic::resume_unwind(Box::new(()))).is_err();
+    let (level, text) = if caught {
+        (Level::Ok, "a fault in a state is caught (unwinding works)")
+    } else {
+        (Level::Fail, "unwinding does not work")
+    };
+    add(out, level, "binary", text.to_owned());
 }
 
 /// The kenv keys reported in the `kenv` lines, in their order (the target has its own).
@@ -348,6 +371,7 @@ mod tests {
         }
         assert_eq!(levels(&f, "target"), vec![Level::Ok, Level::Ok]);
         assert_eq!(levels(&f, "init"), vec![Level::Ok]);
+        assert_eq!(levels(&f, "binary"), vec![Level::Ok]);
 
         // Now break each thing once.
         write(

@@ -214,7 +214,20 @@ fn close_range(lo: i32, hi: i32, cloexec: bool) -> bool {
         0
     };
     // SAFETY: a plain system call on descriptor numbers (see close_from).
-    unsafe { libc::close_range(lo.unsigned_abs(), hi.unsigned_abs(), flags) == 0 }
+    #[cfg(target_os = "linux")]
+    let done = unsafe {
+        // The raw system call: musl's libc has no close_range wrapper.
+        libc::syscall(
+            libc::SYS_close_range,
+            lo.unsigned_abs(),
+            hi.unsigned_abs(),
+            flags,
+        ) == 0
+    };
+    // SAFETY: as above.
+    #[cfg(target_os = "freebsd")]
+    let done = unsafe { libc::close_range(lo.unsigned_abs(), hi.unsigned_abs(), flags) == 0 };
+    done
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]

@@ -5,9 +5,9 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{is_locked, wipe_vec, PasswdError};
 
-// Linux, and static FreeBSD builds: link libcrypt.
+// glibc Linux (libxcrypt), and static FreeBSD builds: link libcrypt. musl has crypt in libc.
 #[cfg(any(not(target_os = "freebsd"), target_feature = "crt-static"))]
-#[link(name = "crypt")]
+#[cfg_attr(not(target_env = "musl"), link(name = "crypt"))]
 extern "C" {
     /// `char *crypt(const char *key, const char *setting)` from libcrypt.
     /// Returns a pointer to a static NUL-terminated buffer, or NULL (or a
@@ -128,6 +128,10 @@ pub fn verify(password: &[u8], hash: &str) -> Result<bool, PasswdError> {
     if password.contains(&0) {
         return Ok(false);
     }
+    #[cfg(target_os = "linux")]
+    if hash.starts_with("$y$") {
+        return verify_yescrypt(password, hash);
+    }
     let mut key = Vec::with_capacity(password.len() + 1);
     key.extend_from_slice(password);
     key.push(0);
@@ -147,6 +151,20 @@ pub fn verify(password: &[u8], hash: &str) -> Result<bool, PasswdError> {
     };
     wipe_vec(&mut computed);
     result
+}
+
+/// yescrypt (`$y$`) through the RustCrypto implementation: musl's crypt(3) has no yescrypt,
+/// and one implementation for every Linux build keeps the check the same whatever the libc.
+/// A wrong password is `Ok(false)`; a hash it cannot read (bad parameters, salt or encoding)
+/// is the same error as crypt(3)'s for an unusable hash.
+#[cfg(target_os = "linux")]
+fn verify_yescrypt(password: &[u8], hash: &str) -> Result<bool, PasswdError> {
+    use yescrypt::{password_hash::Error, PasswordVerifier, Yescrypt};
+    match Yescrypt::default().verify_password(password, hash) {
+        Ok(()) => Ok(true),
+        Err(Error::PasswordInvalid) => Ok(false),
+        Err(_) => Err(crypt_error(hash)),
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +218,38 @@ pub(super) mod tests {
         let hash = "$y$j9T$saltsaltsaltsalt$.Zt5W26jjocuW0wIHGgB6AJelofw6GEpOypHGyow2y5";
         assert!(verify(b"secret", hash).unwrap());
         assert!(!verify(b"secreT", hash).unwrap());
+    }
+
+    /// The Rust yescrypt reads what libxcrypt writes, at the default cost (j9T, Debian's
+    /// `YESCRYPT_COST_FACTOR` 5) and below, and at other salt lengths; and it refuses, without
+    /// a panic, what it cannot read. (Higher costs are the same code with more rounds.)
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn yescrypt_reads_libxcrypt_at_every_cost() {
+        for setting in [
+            "$y$j7T$saltsaltsaltsalt$",
+            "$y$j8T$12345678$",
+            "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$",
+            "$y$j9T$saltsaltsaltsaltsaltsalt$",
+        ] {
+            let hash = make_hash("pässwörd ok", setting);
+            assert!(verify("pässwörd ok".as_bytes(), &hash).unwrap(), "{hash}");
+            assert!(!verify(b"passwoerd ok", &hash).unwrap(), "{hash}");
+        }
+        for bad in [
+            "$y$j9T$saltsaltsaltsalt$.Zt5W26jjocuW0wIHGgB6AJelofw6GEpOypHGyow2y5$extra",
+            "$y$!!!$saltsaltsaltsalt$.Zt5W26jjocuW0wIHGgB6AJelofw6GEpOypHGyow2y5",
+            "$y$j9T$sa!t$.Zt5W26jjocuW0wIHGgB6AJelofw6GEpOypHGyow2y5",
+            "$y$j9T$saltsaltsaltsalt$.Zt5W26jjocuW0wIHGgB6AJelofw6GEpOypHGyow2y!",
+            "$y$j9T$$",
+            "$y$j9T$",
+        ] {
+            assert!(
+                matches!(verify(b"secret", bad), Err(PasswdError::Crypt { .. })),
+                "{bad}: {:?}",
+                verify(b"secret", bad)
+            );
+        }
     }
 
     #[test]

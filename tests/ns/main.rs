@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use util::{sig_masks, wait_for, Sandbox};
+use util::{reinit_bin, sig_masks, wait_for, Sandbox};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -71,6 +71,37 @@ fn single_user_flag_starts_the_shell_first() {
         sb.read("tmp/rc.ran").is_none(),
         "rc must not run in single-user mode"
     );
+}
+
+/// Single-user mode on an insecure console asks for root's password, checked on the real
+/// binary (musl's build checks yescrypt in Rust): Debian's default `$y$` hash. A wrong password
+/// opens no shell (negative control); the right one does.
+#[test]
+fn an_insecure_console_asks_for_roots_yescrypt_password() {
+    // libxcrypt's crypt("secret", "$y$j9T$saltsaltsaltsalt$").
+    let shadow = "root:$y$j9T$saltsaltsaltsalt$.Zt5W26jjocuW0wIHGgB6AJelofw6GEpOypHGyow2y5:19000:0:99999:7:::\n";
+    let mut sb = Sandbox::new(&[
+        ("etc/rc", "#!/bin/sh\n", EXEC),
+        ("etc/ttys", "console none unknown off insecure\n", FILE),
+        ("etc/shadow", shadow, 0o600),
+        ("bin/fakesh", FAKE_SHELL, EXEC),
+    ]);
+    sb.pty_console();
+    sb.boot(&["-s"], &["init_shell=/bin/fakesh"]);
+    sb.expect_console("Password:", T);
+    sb.type_on_console("Secret\n");
+    sb.expect_console("Login incorrect", T);
+    assert!(
+        sb.read("tmp/single").is_none(),
+        "a wrong password opened the shell"
+    );
+    // Typed at the second prompt (the prompt discards what was typed ahead).
+    wait_for(T, || {
+        (sb.console().matches("Password:").count() >= 2).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no second prompt; console:\n{}", sb.console()));
+    sb.type_on_console("secret\n");
+    assert_eq!(sb.expect_file("tmp/single", T), "single\n");
 }
 
 // ---- children: signal state, descriptors ------------------------------------------------
@@ -539,6 +570,11 @@ fn reinit_check_reports_and_fails_on_a_writable_hook() {
         text.contains("ok   target  ext4:/dev/null: /dev/null present"),
         "{text}"
     );
+    // The binary as installed (static, its own unwinder) catches a fault in a state.
+    assert!(
+        text.contains("ok   binary  a fault in a state is caught (unwinding works)"),
+        "{text}"
+    );
     // Negative control: a world-writable hook is refused and check fails.
     sb.write("etc/rc.reroot", "#!/bin/sh\nexit 0\n", 0o777);
     let bad = sb.exec_inside(&["/sbin/init", "check"]);
@@ -556,7 +592,7 @@ fn reinit_check_reports_and_fails_on_a_writable_hook() {
 fn carried_program_runs_in_a_root_without_libraries() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let out = Command::new(env!("CARGO_BIN_EXE_reinit"))
+    let out = Command::new(reinit_bin())
         .args(["carry", "--to"])
         .arg(root.join("opt"))
         .arg("ls")
@@ -594,9 +630,7 @@ fn carried_program_runs_in_a_root_without_libraries() {
 /// not have it.
 #[test]
 fn the_built_program_is_recognised_as_a_reinit() {
-    assert!(reinit::carry::is_reinit(Path::new(env!(
-        "CARGO_BIN_EXE_reinit"
-    ))));
+    assert!(reinit::carry::is_reinit(&reinit_bin()));
     for foreign in ["/bin/sh", "/etc/passwd", "/nonexistent"] {
         assert!(!reinit::carry::is_reinit(Path::new(foreign)), "{foreign}");
     }
@@ -604,8 +638,8 @@ fn the_built_program_is_recognised_as_a_reinit() {
 
 #[test]
 fn client_errors_are_clear() {
-    let bin = env!("CARGO_BIN_EXE_reinit");
-    let out = Command::new(bin)
+    let bin = reinit_bin();
+    let out = Command::new(&bin)
         .arg("q")
         .uid(65534)
         .gid(65534)
@@ -613,9 +647,9 @@ fn client_errors_are_clear() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
-    let out = Command::new(bin).output().unwrap();
+    let out = Command::new(&bin).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
-    let out = Command::new(bin).arg("x").output().unwrap();
+    let out = Command::new(&bin).arg("x").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid run-level `x'"));
 }
 
@@ -623,7 +657,7 @@ fn client_errors_are_clear() {
 #[test]
 fn a_client_argument_that_is_not_utf8_is_an_error() {
     use std::os::unix::ffi::OsStrExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_reinit"))
+    let out = Command::new(reinit_bin())
         .arg("kenv")
         .arg(std::ffi::OsStr::from_bytes(b"a=\xff"))
         .output()

@@ -65,10 +65,18 @@ fn populate(root: &Path, files: &[(&str, &str, u32)]) {
             let _ = symlink("busybox", root.join("bin").join(applet));
         }
     }
-    fs::copy(env!("CARGO_BIN_EXE_reinit"), root.join("sbin/init")).expect("copy reinit");
+    fs::copy(reinit_bin(), root.join("sbin/init")).expect("copy reinit");
     for (path, text, mode) in files {
         write_file(root, path, text, *mode);
     }
+}
+
+/// The reinit under test: `REINIT_BIN` (the release binary, as `make test` sets it: the
+/// static musl build that is installed), else the build of this test run.
+pub fn reinit_bin() -> std::path::PathBuf {
+    std::env::var_os("REINIT_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_reinit").into())
 }
 
 fn write_file(root: &Path, rel: &str, text: &str, mode: u32) {
@@ -105,6 +113,7 @@ impl Sandbox {
         drop(pty.slave);
         let stop = Arc::new(AtomicBool::new(false));
         let log = self.dir.path().join("console.log");
+        let keys = pty.master.try_clone().expect("dup the pty master");
         let (master, flag) = (pty.master, Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -122,7 +131,17 @@ impl Sandbox {
                 }
             }
         });
-        self.pty = Some(PtyConsole { slave, stop });
+        self.pty = Some(PtyConsole { slave, stop, keys });
+    }
+
+    /// Type `text` on the pty console (see pty_console).
+    pub fn type_on_console(&self, text: &str) {
+        let pty = self
+            .pty
+            .as_ref()
+            .expect("type_on_console needs pty_console");
+        let mut f = fs::File::from(pty.keys.try_clone().expect("dup"));
+        std::io::Write::write_all(&mut f, text.as_bytes()).expect("write to the pty master");
     }
 
     /// Start PID 1 with descriptors 0–2 closed and no /dev/null (see the field).
@@ -332,6 +351,8 @@ impl Sandbox {
 struct PtyConsole {
     slave: PathBuf,
     stop: Arc<AtomicBool>,
+    /// The master's write side: what is typed on the console.
+    keys: std::os::fd::OwnedFd,
 }
 
 impl Drop for Sandbox {

@@ -16,7 +16,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$top/target/vm}
-bin=${REINIT_BIN:-$top/target/x86_64-unknown-linux-gnu/release/reinit}
+bin=${REINIT_BIN:-$top/target/reinit}
 kver=${KVER:-$(ls /lib/modules | sort -V | tail -n 1)}
 die() { echo "vm/build: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin missing: run make build"
