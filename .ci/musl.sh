@@ -21,6 +21,11 @@ case "$(uname -m)" in
   aarch64) T=aarch64-unknown-linux-musl ;;
   *) echo "musl.sh: no musl build for $(uname -m); use make LIBC=gnu" >&2; exit 2 ;;
 esac
+if [ ! -f /usr/lib/rustlib/src/rust/library/std/Cargo.toml ] && ! command -v apt-get >/dev/null; then
+  echo "musl.sh: needs Debian's rustc-web and rust-web-src (std's source for -Zbuild-std);" \
+    "elsewhere build with: make LIBC=gnu" >&2
+  exit 2
+fi
 bash .ci/freebsd.sh setup >/dev/null
 export PATH="$TOOLS/bin:$PATH" RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/musl}"

@@ -225,7 +225,7 @@ pub(super) mod tests {
     /// a panic, what it cannot read. (Higher costs are the same code with more rounds.)
     #[test]
     #[cfg(target_os = "linux")]
-    fn yescrypt_reads_libxcrypt_at_every_cost() {
+    fn yescrypt_reads_what_libxcrypt_writes() {
         for setting in [
             "$y$j7T$saltsaltsaltsalt$",
             "$y$j8T$12345678$",
