@@ -59,9 +59,15 @@ pub enum ClientError {
     /// Wrong arguments.
     #[error("usage: {0}")]
     Usage(&'static str),
+    /// `reinit confirm` with no reroot waiting for it.
+    #[error("no reroot is waiting for confirmation ({0})")]
+    NothingToConfirm(String),
+    /// The record could not be written.
+    #[error("{0}: {1}")]
+    Record(String, #[source] std::io::Error),
 }
 
-const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit check [--root DIR] [--newroot DIR] | reinit carry [--to DIR] PROGRAM... | reinit --version";
+const USAGE: &str = "init [0|1|6|c|q|r] | reinit kenv [-u] [NAME[=VALUE]] | reinit check [--root DIR] [--newroot DIR] | reinit carry [--to DIR] PROGRAM... | reinit confirm | reinit --version";
 
 /// The run-level letters and the signals they send to PID 1 (init.c, COMPAT_SYSV_INIT).
 #[must_use]
@@ -124,6 +130,12 @@ fn run(args: &[String]) -> Result<u8, ClientError> {
             Ok(crate::check::report(&findings))
         }
         Some("sulogin") => Ok(sulogin(&args[1..])),
+        Some("confirm") if args.len() == 1 => {
+            if !nix::unistd::getuid().is_root() {
+                return Err(ClientError::NotRoot("confirm".into()));
+            }
+            confirm(std::path::Path::new(config::REROOT_DIR))
+        }
         _ => {
             if !nix::unistd::getuid().is_root() {
                 return Err(ClientError::NotRoot(first.unwrap_or("init").to_owned()));
@@ -145,6 +157,40 @@ fn run(args: &[String]) -> Result<u8, ClientError> {
             Ok(0)
         }
     }
+}
+
+/// `reinit confirm`: the new root of a reroot that asked for confirmation
+/// (`reinit.reroot_confirm`) says it is healthy, so PID 1 does not fall back to the previous
+/// root. The word is kept in the reroot record of the staging area `dir`.
+pub fn confirm(dir: &std::path::Path) -> Result<u8, ClientError> {
+    use crate::newroot::{Record, RECORD_FILE};
+    let Some(mut r) = Record::load(dir) else {
+        return Err(ClientError::NothingToConfirm(format!(
+            "no record in {}",
+            dir.display()
+        )));
+    };
+    let target = r.target.clone().unwrap_or_else(|| "?".into());
+    if r.fallback {
+        println!(
+            "reroot #{} to {target} is a fallback: nothing to confirm",
+            r.count
+        );
+        return Ok(0);
+    }
+    if r.confirm_s == 0 {
+        return Err(ClientError::NothingToConfirm(format!(
+            "reroot #{} to {target} did not ask for it",
+            r.count
+        )));
+    }
+    if !r.confirmed {
+        r.confirmed = true;
+        r.save(dir)
+            .map_err(|e| ClientError::Record(dir.join(RECORD_FILE).display().to_string(), e))?;
+    }
+    println!("reroot #{} to {target} confirmed", r.count);
+    Ok(0)
 }
 
 /// `reinit carry [--to DIR] PROGRAM...`: copy each program with its loader and libraries
@@ -425,6 +471,43 @@ mod tests {
         assert_eq!(runlevel_sig("r"), Some(Sig::Reroot));
         assert_eq!(runlevel_sig("5"), None);
         assert_eq!(runlevel_sig("qq"), None);
+    }
+
+    /// `reinit confirm` marks an armed record confirmed, once; it refuses when nothing waits
+    /// for it, and leaves a fallback's record as it is.
+    #[test]
+    fn confirm_marks_only_an_armed_record() {
+        use crate::newroot::Record;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        assert!(matches!(
+            confirm(dir),
+            Err(ClientError::NothingToConfirm(_))
+        ));
+        let mut r = Record {
+            count: 2,
+            target: Some("ext4:/dev/nbd0".into()),
+            ..Record::default()
+        };
+        r.save(dir).unwrap();
+        assert!(matches!(
+            confirm(dir),
+            Err(ClientError::NothingToConfirm(_))
+        ));
+        assert!(!Record::load(dir).unwrap().confirmed);
+        r.confirm_s = 300;
+        r.save(dir).unwrap();
+        assert_eq!(confirm(dir).unwrap(), 0);
+        assert!(Record::load(dir).unwrap().confirmed);
+        assert_eq!(confirm(dir).unwrap(), 0);
+        r.fallback = true;
+        r.save(dir).unwrap();
+        assert_eq!(confirm(dir).unwrap(), 0);
+        assert_eq!(
+            Record::load(dir).unwrap(),
+            r,
+            "a fallback's record is left alone"
+        );
     }
 
     #[test]

@@ -119,8 +119,11 @@ pub mod keys {
     /// `freebsd` (default: SIGTERM means single-user) or `linux` (SIGTERM means reboot, as
     /// busybox's `reboot` and sysvinit clients send it).
     pub const SIGNALS: &str = "reinit.signals";
+    /// Reroot once: seconds the new root has to say `reinit confirm` before reinit reroots
+    /// back to the previous root (0 or unset: no confirmation is asked for).
+    pub const REROOT_CONFIRM: &str = "reinit.reroot_confirm";
     /// Every key reinit reads, for `reinit check` and the documentation.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         INIT_PATH,
         INIT_SCRIPT,
         INIT_CHROOT,
@@ -134,6 +137,7 @@ pub mod keys {
         HOOK_TIMEOUT,
         REROOT_ORDER,
         SIGNALS,
+        REROOT_CONFIRM,
     ];
 }
 

@@ -319,6 +319,17 @@ pub struct Record {
     pub read_only: bool,
     /// Phase durations in milliseconds, in order.
     pub timings: Vec<(String, u64)>,
+    /// Reroot once: the root this reroot left (`fstype:device`), when confirmation was asked
+    /// for and that root can be mounted again.
+    pub previous: Option<String>,
+    /// Whether the previous root was mounted read-only.
+    pub previous_read_only: bool,
+    /// Seconds the new root has to confirm (`reinit.reroot_confirm`; 0: not asked for).
+    pub confirm_s: u64,
+    /// `reinit confirm` was said.
+    pub confirmed: bool,
+    /// This reroot is the fallback of the one before it: it is never fallen back from.
+    pub fallback: bool,
 }
 
 /// The record's file name inside the staging area.
@@ -336,6 +347,11 @@ impl Record {
                 "target" => r.target = Some(v.to_owned()),
                 "options" => r.options = v.to_owned(),
                 "read_only" => r.read_only = v == "1",
+                "previous" => r.previous = Some(v.to_owned()),
+                "previous_read_only" => r.previous_read_only = v == "1",
+                "confirm_s" => r.confirm_s = v.parse().unwrap_or(0),
+                "confirmed" => r.confirmed = v == "1",
+                "fallback" => r.fallback = v == "1",
                 _ => {
                     if let (Some(name), Ok(ms)) = (k.strip_suffix("_ms"), v.parse()) {
                         r.timings.push((name.to_owned(), ms));
@@ -355,6 +371,21 @@ impl Record {
         }
         s.push_str(&format!("options={}\n", self.options));
         s.push_str(&format!("read_only={}\n", u8::from(self.read_only)));
+        if let Some(p) = &self.previous {
+            s.push_str(&format!("previous={p}\n"));
+        }
+        if self.confirm_s > 0 {
+            s.push_str(&format!("confirm_s={}\n", self.confirm_s));
+        }
+        for (key, set) in [
+            ("previous_read_only", self.previous_read_only),
+            ("confirmed", self.confirmed),
+            ("fallback", self.fallback),
+        ] {
+            if set {
+                s.push_str(&format!("{key}=1\n"));
+            }
+        }
         for (k, ms) in &self.timings {
             s.push_str(&format!("{k}_ms={ms}\n"));
         }
@@ -477,6 +508,11 @@ mod tests {
             options: "noatime".into(),
             read_only: true,
             timings: Vec::new(),
+            previous: Some("ufs:/dev/md0".into()),
+            previous_read_only: true,
+            confirm_s: 300,
+            confirmed: false,
+            fallback: true,
         };
         r.lap("stage", std::time::Duration::from_millis(3));
         r.lap("hook", std::time::Duration::from_micros(410_500));
@@ -496,6 +532,7 @@ mod tests {
             options: "noatime\r\r".into(),
             read_only: false,
             timings: vec![("stage".into(), 40)],
+            ..Record::default()
         };
         assert_eq!(Record::parse(&r.render()), r);
         // The fuzz target's input: a value ending in carriage returns before its newline.
@@ -511,6 +548,11 @@ mod tests {
             "target=",
             "options=",
             "read_only=",
+            "previous=",
+            "previous_read_only=",
+            "confirm_s=",
+            "confirmed=",
+            "fallback=",
             "_ms=",
             "hook",
             "1",

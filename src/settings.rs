@@ -195,6 +195,12 @@ pub fn hook_timeout(kenv: impl Fn(&str) -> Option<String>) -> Checked<Duration> 
     seconds(kenv, keys::HOOK_TIMEOUT, config::DEFAULT_HOOK_TIMEOUT)
 }
 
+/// `reinit.reroot_confirm`: how long the new root of a reroot has to confirm it, 0 to
+/// [`config::MAX_SECONDS`]. `None` (no confirmation asked for) when unset, 0 or bad.
+pub fn reroot_confirm(kenv: impl Fn(&str) -> Option<String>) -> Checked<Option<Duration>> {
+    seconds(kenv, keys::REROOT_CONFIRM, Duration::ZERO).map(|d| (!d.is_zero()).then_some(d))
+}
+
 /// `vfs.mountroot.timeout`: how long to wait for the target's device, and for its probe
 /// mount, 0 to [`config::MAX_SECONDS`] (default [`config::DEFAULT_MOUNTROOT_TIMEOUT`]).
 pub fn mountroot_timeout(kenv: impl Fn(&str) -> Option<String>) -> Checked<Duration> {
@@ -402,6 +408,8 @@ pub struct Settings {
     pub reroot_order: RerootOrder,
     /// `reinit.signals`.
     pub signals: Convention,
+    /// `reinit.reroot_confirm`.
+    pub reroot_confirm: Option<Duration>,
 }
 
 impl Settings {
@@ -438,6 +446,7 @@ impl Settings {
             hook_timeout: hook_timeout(&kenv).collect(&mut p),
             reroot_order: reroot_order(&kenv).collect(&mut p),
             signals: signals(&kenv).collect(&mut p),
+            reroot_confirm: reroot_confirm(&kenv).collect(&mut p),
         };
         (settings, p)
     }
@@ -459,6 +468,7 @@ impl Settings {
             keys::HOOK_TIMEOUT => secs(self.hook_timeout),
             keys::REROOT_ORDER => Some(format!("{key}={}", self.reroot_order.name())),
             keys::SIGNALS => Some(format!("{key}={}", convention_name(self.signals))),
+            keys::REROOT_CONFIRM => self.reroot_confirm.and_then(secs),
             _ => None,
         }
     }

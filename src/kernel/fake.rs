@@ -134,6 +134,9 @@ pub enum Event {
 /// The fake kernel. See the module documentation.
 #[derive(Debug, Default)]
 pub struct FakeKernel {
+    /// The root as [`Kernel::current_root`] reports it (`None`: a RAM root); the target
+    /// after a switch.
+    root: Option<MountSpec>,
     calls: Vec<Call>,
     events: VecDeque<Event>,
     reapable: VecDeque<(Pid, ChildStatus)>,
@@ -204,8 +207,20 @@ impl FakeKernel {
     pub fn new() -> Self {
         FakeKernel {
             next_pid: 100,
+            root: Some(MountSpec {
+                fstype: "ufs".into(),
+                device: "/dev/md0".into(),
+                options: String::new(),
+                read_only: false,
+            }),
             ..FakeKernel::default()
         }
+    }
+
+    /// Make the current root one that cannot be mounted again (an initramfs), or `spec`.
+    pub fn set_root(&mut self, spec: Option<MountSpec>) -> &mut Self {
+        self.root = spec;
+        self
     }
 
     /// The ordered call log.
@@ -966,7 +981,15 @@ impl Kernel for FakeKernel {
             self.mount_unrecorded(target, at)?;
         }
         self.result(CallKind::SwitchRoot, "switch_root", at)?;
+        self.root = Some(MountSpec {
+            options: String::new(),
+            ..target.clone()
+        });
         Ok(Vec::new())
+    }
+
+    fn current_root(&self) -> Result<Option<MountSpec>, KernelError> {
+        Ok(self.root.clone())
     }
 }
 
@@ -1000,6 +1023,7 @@ impl Nmount for FakeKernel {
             .unwrap_or_else(|| ("ufs".to_owned(), false));
         Ok(FsInfo {
             fstype,
+            mounted_from: format!("/dev/fake{}", on.components().count()),
             mounted_on: on,
             read_only,
         })

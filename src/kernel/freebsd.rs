@@ -295,6 +295,7 @@ impl nmount::Nmount for Sys {
         Ok(FsInfo {
             fstype: tables::c_chars(&st.f_fstypename),
             mounted_on: PathBuf::from(tables::c_chars(&st.f_mntonname)),
+            mounted_from: tables::c_chars(&st.f_mntfromname),
             read_only: st.f_flags & libc::MNT_RDONLY as u64 != 0,
         })
     }
@@ -440,6 +441,12 @@ impl Kernel for FreeBsdKernel {
 
     fn fs_type(&self, dir: &Path) -> Option<String> {
         nmount::Nmount::statfs(&Sys, dir).ok().map(|fs| fs.fstype)
+    }
+
+    fn current_root(&self) -> Result<Option<MountSpec>, KernelError> {
+        let fs = nmount::Nmount::statfs(&Sys, Path::new("/"))
+            .map_err(|e| KernelError::new("statfs", Some(Path::new("/")), e))?;
+        Ok(nmount::root_spec(&fs))
     }
 
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {

@@ -210,6 +210,10 @@ impl Kernel for LinuxKernel {
         linux_switch::is_mount_point(dir)
     }
 
+    fn current_root(&self) -> Result<Option<MountSpec>, KernelError> {
+        linux_switch::current_root()
+    }
+
     fn fs_type(&self, dir: &Path) -> Option<String> {
         let fs = nix::sys::statfs::statfs(dir).ok()?;
         Some(if fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC {

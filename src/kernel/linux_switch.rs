@@ -51,6 +51,12 @@ pub struct MountInfo {
     pub root: PathBuf,
     /// Mount point, unescaped, relative to the process root.
     pub mount_point: PathBuf,
+    /// Whether this mount is read-only (its per-mount options start with `ro`).
+    pub read_only: bool,
+    /// Filesystem type (after the ` - ` separator).
+    pub fstype: String,
+    /// Mount source, unescaped (the device, or what the filesystem calls its source).
+    pub source: String,
 }
 
 /// Parse `/proc/self/mountinfo`. Lines that do not parse are skipped.
@@ -65,12 +71,20 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
             let root = PathBuf::from(unescape(f.next()?));
             let mount_point = PathBuf::from(unescape(f.next()?));
+            let read_only = f.next()?.split(',').any(|o| o == "ro");
+            // Optional fields, up to the separator; then fstype and source.
+            let mut rest = f.skip_while(|x| *x != "-").skip(1);
+            let fstype = rest.next().unwrap_or_default().to_owned();
+            let source = unescape(rest.next().unwrap_or_default());
             Some(MountInfo {
                 id,
                 parent,
                 dev,
                 root,
                 mount_point,
+                read_only,
+                fstype,
+                source,
             })
         })
         .collect()
@@ -106,6 +120,31 @@ pub fn mounts() -> Result<Vec<MountInfo>, KernelError> {
     fs::read_to_string(p)
         .map(|t| parse_mountinfo(&t))
         .map_err(|e| KernelError::io("read", p, &e))
+}
+
+/// The root as it could be mounted again: `None` for a root that cannot (the initramfs, or
+/// any RAM filesystem: its files are gone once it is left).
+pub fn current_root() -> Result<Option<super::MountSpec>, KernelError> {
+    Ok(root_of(&mounts()?))
+}
+
+/// The mount spec of the last mount on `/` in `mounts` (see [`current_root`]).
+#[must_use]
+pub fn root_of(mounts: &[MountInfo]) -> Option<super::MountSpec> {
+    let m = mounts
+        .iter()
+        .rev()
+        .find(|m| m.mount_point == Path::new("/"))?;
+    let ram = ["rootfs", "ramfs", "tmpfs"].contains(&m.fstype.as_str());
+    if m.id == m.parent || ram || m.source.is_empty() || m.root != Path::new("/") {
+        return None;
+    }
+    Some(super::MountSpec {
+        fstype: m.fstype.clone(),
+        device: m.source.clone(),
+        options: String::new(),
+        read_only: m.read_only,
+    })
 }
 
 /// Whether `dir` is a mount point now.
@@ -459,6 +498,33 @@ mod tests {
         assert_eq!(m[3].root, PathBuf::from("/"));
         let b = parse_mountinfo("84 64 254:0 /tmp/x/root / rw - ext4 /dev/vda rw\n");
         assert_eq!(b[0].root, PathBuf::from("/tmp/x/root"));
+        assert_eq!(
+            (m[3].fstype.as_str(), m[3].source.as_str()),
+            ("ext4", "/dev/sda1")
+        );
+    }
+
+    /// The root a fallback could mount again: a disk or network root is; the initramfs, a RAM
+    /// root and a bind-mounted directory are not.
+    #[test]
+    fn the_root_that_could_come_back() {
+        let spec = |t: &str| root_of(&parse_mountinfo(t));
+        let disk = spec(
+            "1 1 0:2 / / rw - rootfs rootfs rw\n\
+                         40 1 43:0 / / ro,relatime shared:1 master:2 - ext4 /dev/nbd0 ro\n",
+        );
+        let disk = disk.unwrap();
+        assert_eq!(
+            (disk.fstype.as_str(), disk.device.as_str()),
+            ("ext4", "/dev/nbd0")
+        );
+        assert!(disk.read_only);
+        assert!(spec("1 1 0:2 / / rw - rootfs rootfs rw\n").is_none());
+        assert!(
+            spec("1 1 0:2 / / rw - rootfs rootfs rw\n40 1 0:30 / / rw - tmpfs none rw\n").is_none()
+        );
+        assert!(spec("84 64 254:0 /tmp/x/root / rw - ext4 /dev/vda rw\n").is_none());
+        assert!(spec("22 1 0:5 / /dev rw - devtmpfs udev rw\n").is_none());
     }
 
     #[test]

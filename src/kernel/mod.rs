@@ -173,6 +173,10 @@ pub trait Kernel: Posix {
     /// The type of the filesystem `dir` is on (`"tmpfs"`, `"ufs"`, …), when it can be told.
     fn fs_type(&self, dir: &Path) -> Option<String>;
 
+    /// The root as a reroot could mount it again (no options: the defaults); `None` when it
+    /// cannot be (an initramfs or another RAM filesystem: its files go when it is left).
+    fn current_root(&self) -> Result<Option<MountSpec>, KernelError>;
+
     /// Mount a tmpfs with mode 0700 on `dir` (the staging area), creating `dir` if needed
     /// (Linux; FreeBSD's devfs always has /dev/reroot).
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError>;

@@ -34,6 +34,8 @@ pub struct FsInfo {
     pub fstype: String,
     /// `f_mntonname`.
     pub mounted_on: PathBuf,
+    /// `f_mntfromname`: the device (or dataset) it is mounted from.
+    pub mounted_from: String,
     /// MNT_RDONLY in `f_flags`.
     pub read_only: bool,
 }
@@ -110,6 +112,22 @@ pub fn mount_tmpfs(sys: &mut impl Nmount, dir: &Path) -> Result<(), KernelError>
         opt("mode", "0700"),
     ];
     call(sys, "nmount tmpfs", dir, &opts, Flags::default())
+}
+
+/// The root (statfs of `/`) as a reroot could mount it again: `None` for a tmpfs root,
+/// whose files are gone once it is left. An md root (mfsBSD's preloaded image) can: the md
+/// device stays.
+#[must_use]
+pub fn root_spec(fs: &FsInfo) -> Option<MountSpec> {
+    if fs.fstype == "tmpfs" || fs.mounted_from.is_empty() {
+        return None;
+    }
+    Some(MountSpec {
+        fstype: fs.fstype.clone(),
+        device: fs.mounted_from.clone(),
+        options: String::new(),
+        read_only: fs.read_only,
+    })
 }
 
 /// Remount the filesystem mounted on `dir` read-only. Nothing to do when it already is.

@@ -93,6 +93,7 @@ impl<K: Kernel> Init<K> {
             count: Record::load(&dir).map_or(0, |r| r.count) + 1,
             ..Record::default()
         };
+        self.arm_confirmation(&mut record);
         let t = self.k.now();
         let staged_here = match self.stage(&dir) {
             Ok(m) => m,
@@ -224,6 +225,36 @@ impl<K: Kernel> Init<K> {
             init.list
         );
         State::SingleUser
+    }
+
+    /// Reroot once (`reinit.reroot_confirm`): note the root being left, so that a new root
+    /// that is not confirmed in time can be left for it again. A root that cannot be mounted
+    /// again (a RAM root) arms nothing, and says so.
+    fn arm_confirmation(&self, record: &mut Record) {
+        let Some(wait) = settings::reroot_confirm(self.kenv()).warned() else {
+            return;
+        };
+        match self.k.current_root() {
+            Ok(Some(root)) => {
+                record.previous = Some(format!("{}:{}", root.fstype, root.device));
+                record.previous_read_only = root.read_only;
+                record.confirm_s = wait.as_secs();
+                tracing::info!(
+                    "reroot: the new root has {} s to confirm (reinit confirm), else back to {}:{}",
+                    record.confirm_s,
+                    root.fstype,
+                    root.device
+                );
+            }
+            Ok(None) => tracing::warn!(
+                "reroot: {}: the current root cannot be mounted again (a RAM root): no way back",
+                keys::REROOT_CONFIRM
+            ),
+            Err(e) => tracing::warn!(
+                "reroot: {}: the current root cannot be told ({e}): no way back",
+                keys::REROOT_CONFIRM
+            ),
+        }
     }
 
     /// Log what the previous reroot left in the staging area (a new init after a reroot).

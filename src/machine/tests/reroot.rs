@@ -246,6 +246,7 @@ fn linux_phase_two_mounts_switches_and_execs_the_init_path() {
         options: "noatime".into(),
         read_only: false,
         timings: vec![("stage".into(), 2)],
+        ..crate::newroot::Record::default()
     };
     rec.save(&rr.staging).unwrap();
     let first = init.boot(Flags {
@@ -878,6 +879,39 @@ fn second_reroot_reuses_the_staging_area_and_counts() {
         .any(|c| matches!(c, Call::CreateFile(p, _, _) if *p == rr.s("init"))));
     assert_eq!(crate::newroot::Record::load(&rr.staging).unwrap().count, 2);
     assert!(init.k.mounted().contains(&rr.staging));
+}
+
+/// Reroot once: the record keeps the root that was left and the time the new root has; a
+/// RAM root, which cannot come back, arms nothing.
+#[test]
+fn a_reroot_that_asks_for_confirmation_records_the_root_it_leaves() {
+    for (root, armed) in [
+        (
+            Some(MountSpec {
+                fstype: "ufs".into(),
+                device: "/dev/md0".into(),
+                options: String::new(),
+                read_only: true,
+            }),
+            true,
+        ),
+        (None, false),
+    ] {
+        let rr = Rr::new();
+        let mut k = rr.kernel(SwitchKind::Kernel);
+        k.set_kenv("reinit.reroot_confirm", "300").set_root(root);
+        let mut init = rr.booted(k);
+        init.k.exit(102, Exited(0)).exit(103, Exited(0));
+        init.transition(State::MultiUser);
+        let r = crate::newroot::Record::load(&rr.staging).unwrap();
+        let got = (r.previous.as_deref(), r.previous_read_only, r.confirm_s);
+        if armed {
+            assert_eq!(got, (Some("ufs:/dev/md0"), true, 300));
+        } else {
+            assert_eq!(got, (None, false, 0));
+        }
+        assert!(!r.confirmed && !r.fallback);
+    }
 }
 
 /// How many of the calls so far match `f`.
