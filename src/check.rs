@@ -101,7 +101,7 @@ fn binary_findings(out: &mut Vec<Finding>) {
 }
 
 /// The kenv keys reported in the `kenv` lines, in their order (the target has its own).
-const KENV_LINES: [&str; 11] = [
+const KENV_LINES: [&str; 12] = [
     keys::INIT_SCRIPT,
     keys::INIT_CHROOT,
     keys::INIT_SHELL,
@@ -113,6 +113,7 @@ const KENV_LINES: [&str; 11] = [
     keys::REROOT_ORDER,
     keys::SIGNALS,
     keys::INIT_PATH,
+    keys::REROOT_CONFIRM,
 ];
 
 /// Each bad value as PID 1 would log it; each good one that is set, as it is in effect.

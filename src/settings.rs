@@ -198,7 +198,13 @@ pub fn hook_timeout(kenv: impl Fn(&str) -> Option<String>) -> Checked<Duration> 
 /// `reinit.reroot_confirm`: how long the new root of a reroot has to confirm it, 0 to
 /// [`config::MAX_SECONDS`]. `None` (no confirmation asked for) when unset, 0 or bad.
 pub fn reroot_confirm(kenv: impl Fn(&str) -> Option<String>) -> Checked<Option<Duration>> {
-    seconds(kenv, keys::REROOT_CONFIRM, Duration::ZERO).map(|d| (!d.is_zero()).then_some(d))
+    parsed(
+        kenv,
+        keys::REROOT_CONFIRM,
+        |v| config::parse_seconds(keys::REROOT_CONFIRM, v),
+        Instead::Ignored,
+    )
+    .map(|d| d.filter(|d| !d.is_zero()))
 }
 
 /// `vfs.mountroot.timeout`: how long to wait for the target's device, and for its probe
@@ -477,7 +483,7 @@ impl Settings {
 /// A bad value of every key (the options accept any text), for the tests that compare
 /// `reinit check` with the runtime.
 #[cfg(test)]
-pub(crate) const BAD_VALUES: [(&str, &str); 13] = [
+pub(crate) const BAD_VALUES: [(&str, &str); 14] = [
     ("init_path", "sbin/init"),
     ("init_script", "early"),
     ("init_chroot", "new"),
@@ -491,6 +497,7 @@ pub(crate) const BAD_VALUES: [(&str, &str); 13] = [
     ("reinit.hook_timeout", "soon"),
     ("reinit.reroot_order", "sideways"),
     ("reinit.signals", "sysv"),
+    ("reinit.reroot_confirm", "soon"),
 ];
 
 #[cfg(test)]
@@ -606,6 +613,7 @@ mod tests {
                 "kenv reinit.hook_timeout=soon: not a whole number of seconds; the default applies",
                 "reinit.reroot_order=sideways: not transactional or kill-first; transactional applies",
                 "reinit.signals=sysv: not freebsd or linux; freebsd applies",
+                "kenv reinit.reroot_confirm=soon: not a whole number of seconds; it will be ignored",
             ]
         );
         let keys_named: Vec<&str> = p.iter().map(|p| p.key).collect();

@@ -488,7 +488,14 @@ impl Kernel for FreeBsdKernel {
         nmount::remount_ro(&mut Sys, dir)
     }
 
-    fn switch_root(&mut self, _target: &MountSpec, _at: &Path) -> Result<Vec<String>, KernelError> {
+    fn switch_root(&mut self, target: &MountSpec, _at: &Path) -> Result<Vec<String>, KernelError> {
+        // The kernel mounts what vfs.root.mountfrom names: make that the target phase one
+        // probed (one alternative of a list, or the previous root of a fallback).
+        let want = format!("{}:{}", target.fstype, target.device);
+        if self.kenv(crate::config::keys::MOUNTFROM).as_deref() != Some(want.as_str()) {
+            kenv_set(crate::config::keys::MOUNTFROM, &want)
+                .map_err(|e| KernelError::new("kenv vfs.root.mountfrom", None, e))?;
+        }
         // SAFETY: reboot(2) takes flags only; with RB_REROOT it returns on success.
         let rc = unsafe { libc::reboot(RB_REROOT) };
         Errno::result(rc)

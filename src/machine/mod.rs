@@ -32,6 +32,7 @@ use crate::signals::Request;
 use requests::Requests;
 use sessions::Session;
 
+mod fallback;
 mod probe;
 mod requests;
 mod reroot;
@@ -162,6 +163,10 @@ pub struct Init<K: Kernel> {
     /// Single-user shells in a row killed by a signal within [`config::SHELL_QUICK_DEATH`]
     /// of their start (a shell that cannot run, e.g. its root's device is gone).
     quick_shell_deaths: u32,
+    /// Reroot once: when an unconfirmed new root (this one) falls back (see `fallback`).
+    confirm_by: Option<Duration>,
+    /// The reroot under way is a fallback.
+    falling_back: Option<fallback::Fallback>,
 }
 
 impl<K: Kernel> Init<K> {
@@ -178,6 +183,8 @@ impl<K: Kernel> Init<K> {
             runcom_mode: RuncomMode::Autoboot,
             panics_in_a_row: 0,
             quick_shell_deaths: 0,
+            confirm_by: None,
+            falling_back: None,
         }
     }
 
@@ -276,14 +283,13 @@ impl<K: Kernel> Init<K> {
     /// The only place PID 1 blocks. Signals become queued requests. [`Idle`] when the fake
     /// kernel has nothing left: `?` carries it out of every state.
     fn wait(&mut self, timeout: Option<Duration>) -> Step<()> {
-        match self.k.wait(timeout) {
-            Wake::Signals(sigs) => {
-                self.queue_signals(sigs);
-                Ok(())
-            }
-            Wake::Timeout => Ok(()),
-            Wake::Exhausted => Err(Idle),
+        match self.k.wait(self.until_deadline(timeout)) {
+            Wake::Signals(sigs) => self.queue_signals(sigs),
+            Wake::Timeout => {}
+            Wake::Exhausted => return Err(Idle),
         }
+        self.check_deadline();
+        Ok(())
     }
 
     /// Reap everything and hand getty exits to the sessions.

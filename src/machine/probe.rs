@@ -22,11 +22,22 @@ impl<K: Kernel> Init<K> {
     /// probe-mount it read-only inside the staging area, check its init, unmount it. The
     /// first alternative that mounts is the one the kernel will use, so it must pass.
     pub(super) fn probe_target(&mut self, dir: &Path) -> Step<Result<Target, RerootError>> {
+        // A fallback goes back to the root it came from, whatever the kenv says now.
+        let target = match &self.falling_back {
+            Some(f) => Some(
+                newroot::parse_mountfrom(&f.target).map(|sources| Mountfrom {
+                    sources,
+                    options: String::new(),
+                    read_only: f.read_only,
+                }),
+            ),
+            None => settings::mountfrom(self.kenv()),
+        };
         let Mountfrom {
             sources,
             options,
             read_only,
-        } = match settings::mountfrom(self.kenv()) {
+        } = match target {
             None => return Ok(Err(RerootError::NoTarget)),
             Some(Err(e)) => return Ok(Err(RerootError::BadTarget(e))),
             Some(Ok(m)) => m,

@@ -93,20 +93,22 @@ impl<K: Kernel> Init<K> {
             count: Record::load(&dir).map_or(0, |r| r.count) + 1,
             ..Record::default()
         };
-        self.arm_confirmation(&mut record);
+        if self.falling_back.is_some() {
+            record.fallback = true;
+        } else {
+            self.arm_confirmation(&mut record);
+        }
         let t = self.k.now();
         let staged_here = match self.stage(&dir) {
             Ok(m) => m,
             Err(e) => {
-                self.abort_reroot(&dir, false, false, &e)?;
-                return Ok(None);
+                return self.abort_reroot(&dir, false, false, &e);
             }
         };
         let trampoline = match self.install_trampoline(&dir) {
             Ok(t) => t,
             Err(e) => {
-                self.abort_reroot(&dir, staged_here, false, &e)?;
-                return Ok(None);
+                return self.abort_reroot(&dir, staged_here, false, &e);
             }
         };
         record.lap("stage", self.k.now().saturating_sub(t));
@@ -125,8 +127,7 @@ impl<K: Kernel> Init<K> {
             match prepared {
                 Ok(tg) => target = Some(tg),
                 Err((e, hook_ran)) => {
-                    self.abort_reroot(&dir, staged_here, hook_ran, &e)?;
-                    return Ok(None);
+                    return self.abort_reroot(&dir, staged_here, hook_ran, &e);
                 }
             }
         }
@@ -227,36 +228,6 @@ impl<K: Kernel> Init<K> {
         State::SingleUser
     }
 
-    /// Reroot once (`reinit.reroot_confirm`): note the root being left, so that a new root
-    /// that is not confirmed in time can be left for it again. A root that cannot be mounted
-    /// again (a RAM root) arms nothing, and says so.
-    fn arm_confirmation(&self, record: &mut Record) {
-        let Some(wait) = settings::reroot_confirm(self.kenv()).warned() else {
-            return;
-        };
-        match self.k.current_root() {
-            Ok(Some(root)) => {
-                record.previous = Some(format!("{}:{}", root.fstype, root.device));
-                record.previous_read_only = root.read_only;
-                record.confirm_s = wait.as_secs();
-                tracing::info!(
-                    "reroot: the new root has {} s to confirm (reinit confirm), else back to {}:{}",
-                    record.confirm_s,
-                    root.fstype,
-                    root.device
-                );
-            }
-            Ok(None) => tracing::warn!(
-                "reroot: {}: the current root cannot be mounted again (a RAM root): no way back",
-                keys::REROOT_CONFIRM
-            ),
-            Err(e) => tracing::warn!(
-                "reroot: {}: the current root cannot be told ({e}): no way back",
-                keys::REROOT_CONFIRM
-            ),
-        }
-    }
-
     /// Log what the previous reroot left in the staging area (a new init after a reroot).
     pub(super) fn report_previous_reroot(&self) {
         if let Some(r) = Record::load(&self.paths.reroot_dir) {
@@ -316,6 +287,10 @@ impl<K: Kernel> Init<K> {
         let mut env = config::script_env();
         env.push(("REROOT_DIR".into(), dir.display().to_string()));
         env.push(("REROOT_PHASE".into(), phase.into()));
+        if self.falling_back.is_some() {
+            // The hook attaches the previous root's devices again.
+            env.push(("REROOT_FALLBACK".into(), "1".into()));
+        }
         let timeout = settings::hook_timeout(self.kenv()).warned();
         tracing::info!("reroot: {} ({phase})", hook.display());
         let end = match self.start_script(Role::Hook, hook, &["autoboot"], env) {
@@ -337,14 +312,15 @@ impl<K: Kernel> Init<K> {
     }
 
     /// Undo a failed phase one: the hook's `abort` phase, the staging tmpfs if this attempt
-    /// mounted it and nothing runs from it. Nothing was stopped.
+    /// mounted it and nothing runs from it. Nothing was stopped. `None`: carry on where it
+    /// was; single-user mode when it was a fallback that failed.
     pub(super) fn abort_reroot(
         &mut self,
         dir: &Path,
         staged_here: bool,
         hook_ran: bool,
         e: &RerootError,
-    ) -> Step<()> {
+    ) -> Step<Option<State>> {
         if hook_ran {
             if let Some(hook) = self.hook_for("abort") {
                 if let Err(e) = self.run_hook(&hook, "abort", dir)? {
@@ -366,12 +342,22 @@ impl<K: Kernel> Init<K> {
             }
         }
         self.merge_reroot_requests("the aborted one");
+        let shutdown = matches!(e, RerootError::ShutdownRequested(_));
+        if let Some(f) = self.falling_back.take().filter(|_| !shutdown) {
+            tracing::error!(
+                "reroot #{} to {} was not confirmed, and the fallback to {} failed: {e}; going to single user mode",
+                f.count,
+                f.from,
+                f.target
+            );
+            return Ok(Some(State::SingleUser));
+        }
         let then = match e {
             RerootError::ShutdownRequested(_) => "the shutdown goes ahead",
             _ => "the system keeps running",
         };
         tracing::error!("reroot aborted: {e}; {then}");
-        Ok(())
+        Ok(None)
     }
 
     /// The hook for a phase after `prepare`, every reason not to run it logged.

@@ -33,6 +33,7 @@ impl<K: Kernel> Init<K> {
             return self.reroot_phase_two();
         }
         self.report_previous_reroot();
+        self.arm_deadline();
         // /dev and /proc before anything runs: an initramfs has no devtmpfs of its own, and
         // init_script needs /dev/null and a console as much as rc does.
         for e in self.k.early_mounts() {

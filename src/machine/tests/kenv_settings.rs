@@ -174,6 +174,19 @@ fn runtime(key: &str, value: &str) -> (bool, String) {
                 log,
             )
         }
+        keys::REROOT_CONFIRM => {
+            // Ignored: the reroot happens and asks for no confirmation.
+            let root = reroot_root();
+            let (init, log) = reroot(&root, key, value, 0);
+            let switched = init
+                .k
+                .actions()
+                .iter()
+                .any(|c| matches!(c, Call::SwitchRoot(..)));
+            let record = crate::newroot::Record::load(&root.paths.reroot_dir);
+            let armed = record.is_some_and(|r| r.confirm_s > 0 || r.previous.is_some());
+            (switched && !armed, log)
+        }
         keys::INIT_PATH | keys::MOUNTFROM => {
             let root = reroot_root();
             let (init, log) = reroot(&root, key, value, 0);

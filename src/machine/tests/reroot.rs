@@ -914,6 +914,75 @@ fn a_reroot_that_asks_for_confirmation_records_the_root_it_leaves() {
     }
 }
 
+/// The init a reroot started that asked for confirmation (`reroot #1` to `rr.device`, 60 s,
+/// previous root `dev/md0` of the test root), on a fake that has both roots.
+fn unconfirmed(rr: &Rr, confirmed: bool) -> Init<FakeKernel> {
+    let previous = rr.root.p("dev/md0");
+    rr.root.write("dev/md0", "", 0o600);
+    fs::create_dir_all(&rr.staging).unwrap();
+    crate::newroot::Record {
+        count: 1,
+        target: Some(format!("ufs:{}", rr.device.display())),
+        previous: Some(format!("ufs:{}", previous.display())),
+        confirm_s: 60,
+        confirmed,
+        ..Default::default()
+    }
+    .save(&rr.staging)
+    .unwrap();
+    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    k.set_mounted_tmpfs(&rr.staging)
+        .add_device(previous.to_str().unwrap(), &rr.root.p("new"));
+    let mut init = multi_user(&rr.root, k);
+    init.k.clear_calls();
+    init
+}
+
+/// Reroot once: no `reinit confirm` within the time → the previous root is probed and
+/// switched to, the hook told it is a fallback; the fallback's record is never armed again.
+/// Confirmed in time (negative control) → nothing happens.
+#[test]
+fn an_unconfirmed_new_root_falls_back_to_the_previous_root() {
+    let rr = Rr::new();
+    let mut init = unconfirmed(&rr, false);
+    init.k.tick(Duration::from_secs(61));
+    init.k.exit(102, Exited(0)).exit(103, Exited(0));
+    init.transition(State::MultiUser);
+    let a = init.k.actions();
+    let previous = format!("{}", rr.root.p("dev/md0").display());
+    assert!(
+        a.iter()
+            .any(|c| matches!(c, Call::SwitchRoot(t, _) if t.device == previous)),
+        "{a:#?}"
+    );
+    let hook_env: Vec<_> = a
+        .iter()
+        .filter(|c| phase(c).is_some())
+        .map(env_of)
+        .collect();
+    assert!(!hook_env.is_empty());
+    assert!(hook_env
+        .iter()
+        .all(|e| e.contains(&("REROOT_FALLBACK".into(), "1".into()))));
+    let r = crate::newroot::Record::load(&rr.staging).unwrap();
+    assert_eq!(r.count, 2);
+    assert!(
+        r.fallback && r.confirm_s == 0 && r.previous.is_none(),
+        "{r:?}"
+    );
+    assert_eq!(r.target, Some(format!("ufs:{previous}")));
+
+    let rr = Rr::new();
+    let mut init = unconfirmed(&rr, true);
+    init.k.tick(Duration::from_secs(61));
+    init.transition(State::MultiUser);
+    assert!(!init
+        .k
+        .actions()
+        .iter()
+        .any(|c| matches!(c, Call::SwitchRoot(..))));
+}
+
 /// How many of the calls so far match `f`.
 fn count(init: &Init<FakeKernel>, f: impl Fn(&Call) -> bool) -> usize {
     init.k.actions().iter().filter(|c| f(c)).count()
