@@ -11,7 +11,7 @@ use crate::newroot::Record;
 use crate::settings;
 use crate::signals::Request;
 
-use super::Init;
+use super::{Init, State, Step};
 
 /// The reroot under way is the fallback to this root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,13 +99,30 @@ impl<K: crate::kernel::Kernel> Init<K> {
             tracing::info!("reroot #{}: confirmed", r.count);
             return;
         }
-        self.fall_back(&r, &format!("not confirmed within {} s", r.confirm_s));
+        if self.fall_back(&r, &format!("not confirmed within {} s", r.confirm_s)) {
+            self.requests.push(Request::Reroot);
+        }
     }
 
-    /// Start the fallback of the reroot `r`: a reroot request to its previous root.
-    fn fall_back(&mut self, r: &Record, why: &str) {
+    /// Before single-user mode (rc failed, or anything else sent the new root there): an
+    /// unconfirmed new root falls back instead. `None`: no fallback was due.
+    pub(super) fn fall_back_before_single_user(&mut self) -> Step<Option<State>> {
+        if self.confirm_by.take().is_none() {
+            return Ok(None);
+        }
+        match Record::load(&self.paths.reroot_dir) {
+            Some(r) if !r.confirmed && self.fall_back(&r, "went to single-user mode") => {
+                self.reroot()
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Make the next reroot the fallback of the reroot `r`, to its previous root; `false`
+    /// when it has none.
+    fn fall_back(&mut self, r: &Record, why: &str) -> bool {
         let Some(target) = r.previous.clone() else {
-            return;
+            return false;
         };
         let from = r.target.clone().unwrap_or_else(|| "?".into());
         tracing::error!(
@@ -118,6 +135,6 @@ impl<K: crate::kernel::Kernel> Init<K> {
             from,
             count: r.count,
         });
-        self.requests.push(Request::Reroot);
+        true
     }
 }

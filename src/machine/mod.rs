@@ -266,7 +266,10 @@ impl<K: Kernel> Init<K> {
 
     fn run_state(&mut self, state: State) -> Step<State> {
         match state {
-            State::SingleUser => self.single_user(),
+            State::SingleUser => match self.fall_back_before_single_user()? {
+                Some(State::SingleUser) | None => self.single_user(),
+                Some(next) => Ok(next),
+            },
             State::Runcom => self.runcom(),
             State::ReadTtys => Ok(self.read_ttys()),
             State::MultiUser => self.multi_user(),

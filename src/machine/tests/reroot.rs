@@ -917,6 +917,13 @@ fn a_reroot_that_asks_for_confirmation_records_the_root_it_leaves() {
 /// The init a reroot started that asked for confirmation (`reroot #1` to `rr.device`, 60 s,
 /// previous root `dev/md0` of the test root), on a fake that has both roots.
 fn unconfirmed(rr: &Rr, confirmed: bool) -> Init<FakeKernel> {
+    let mut init = multi_user(&rr.root, unconfirmed_kernel(rr, confirmed));
+    init.k.clear_calls();
+    init
+}
+
+/// The fake of [`unconfirmed`], before start-up.
+fn unconfirmed_kernel(rr: &Rr, confirmed: bool) -> FakeKernel {
     let previous = rr.root.p("dev/md0");
     rr.root.write("dev/md0", "", 0o600);
     fs::create_dir_all(&rr.staging).unwrap();
@@ -933,9 +940,44 @@ fn unconfirmed(rr: &Rr, confirmed: bool) -> Init<FakeKernel> {
     let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
     k.set_mounted_tmpfs(&rr.staging)
         .add_device(previous.to_str().unwrap(), &rr.root.p("new"));
-    let mut init = multi_user(&rr.root, k);
-    init.k.clear_calls();
-    init
+    k
+}
+
+/// Reroot once: a new root whose rc fails is left at once for the previous root, instead of
+/// single-user mode on it.
+#[test]
+fn a_new_root_whose_rc_fails_falls_back_instead_of_single_user() {
+    let rr = Rr::new();
+    let mut k = unconfirmed_kernel(&rr, false);
+    // rc (100) fails; then the fallback's hook phases.
+    k.exit(100, Exited(1))
+        .exit(101, Exited(0))
+        .exit(102, Exited(0));
+    let mut init = rr.root.init(k);
+    let first = init.boot(Flags::default());
+    let ((), log) = crate::testutil::logged(|| init.transition(first));
+    let previous = format!("ufs:{}", rr.root.p("dev/md0").display());
+    let a = init.k.actions();
+    assert!(
+        a.iter().any(
+            |c| matches!(c, Call::SwitchRoot(t, _) if format!("ufs:{}", t.device) == previous)
+        ),
+        "{a:#?}"
+    );
+    // No single-user shell on the failed root before the switch (the fake's exec of the
+    // next init fails, so one follows the switch).
+    let switch = a.iter().position(|c| matches!(c, Call::SwitchRoot(..)));
+    let shell = a
+        .iter()
+        .position(|c| matches!(c, Call::Spawn(s, _) if s.argv == ["-sh"]));
+    assert!(shell.is_none_or(|sh| Some(sh) > switch), "{a:#?}");
+    assert!(
+        log.contains(&format!(
+            "went to single-user mode: falling back to {previous}"
+        )),
+        "{log}"
+    );
+    assert!(crate::newroot::Record::load(&rr.staging).unwrap().fallback);
 }
 
 /// Reroot once: no `reinit confirm` within the time → the previous root is probed and
