@@ -179,6 +179,74 @@ fn a_to_b_to_a_keeps_the_daemon_that_serves_the_current_root() {
     assert_eq!(c.matches("switch: old root unmounted").count(), 2, "{c}");
 }
 
+/// Reroot once, on a real kernel: A reroots to B asking for confirmation within 2 s. B's rc
+/// does not confirm: B's reinit reroots back to A (the root it came from, read from the
+/// mount table), whose rc runs again. Negative control: when B's rc confirms, B stays.
+#[test]
+fn an_unconfirmed_new_root_falls_back_to_the_previous_one() {
+    for confirm in [false, true] {
+        let mut sb = Sandbox::new(&[]);
+        let next = "$(/sbin/init kenv next.$(cat /etc/root-name))";
+        let root = |name: &str, extra: &str| {
+            vec![
+                (
+                    "etc/rc",
+                    format!("#!/bin/sh\necho {name} >> /dev/boots\n{extra}\n"),
+                    EXEC,
+                ),
+                ("etc/root-name", format!("{name}\n"), FILE),
+                ("etc/rc.reroot", hook(next, ""), EXEC),
+            ]
+        };
+        let b_rc = if confirm { "/sbin/init confirm" } else { "" };
+        let dev_a = sb.image("a", &as_refs(&root("A", "")));
+        let dev_b = sb.image("b", &as_refs(&root("B", b_rc)));
+        sb.boot_from(&dev_a);
+        sb.boot(
+            &[],
+            &[
+                &format!("next.A={dev_b}"),
+                "next.B=/dev/nothing",
+                "reinit.reroot_confirm=2",
+            ],
+        );
+        let boots = |n: usize| {
+            wait_for(T, || {
+                sb.read_inside("/dev/boots")
+                    .filter(|b| b.lines().count() >= n)
+            })
+            .unwrap_or_else(|| panic!("{n} boots never happened; console:\n{}", sb.console()))
+        };
+        assert_eq!(boots(1), "A\n");
+        request_reroot(&sb);
+        assert_eq!(boots(2), "A\nB\n");
+        if confirm {
+            sb.expect_console("confirmed", T);
+            std::thread::sleep(Duration::from_secs(3));
+            assert_eq!(boots(2), "A\nB\n", "console:\n{}", sb.console());
+            assert_eq!(sb.read_inside("/etc/root-name").as_deref(), Some("B\n"));
+            continue;
+        }
+        assert_eq!(boots(3), "A\nB\nA\n");
+        sb.expect_console(
+            &format!(
+                "reroot #1 to ext4:{dev_b} not confirmed within 2 s: falling back to ext4:{dev_a}"
+            ),
+            T,
+        );
+        assert_eq!(sb.read_inside("/etc/root-name").as_deref(), Some("A\n"));
+        let log = sb.read_inside("/dev/reroot/hook.log").unwrap_or_default();
+        assert!(log.contains("prepare autoboot"), "{log}");
+        let record = sb
+            .read_inside("/dev/reroot/reroot.state")
+            .unwrap_or_default();
+        assert!(
+            record.contains("count=2") && record.contains("fallback=1"),
+            "{record}"
+        );
+    }
+}
+
 /// Negative control for the survivor rule: the same daemon started from the old root (not
 /// from the staging area) is an ordinary process: it gets SIGTERM, then SIGKILL.
 #[test]
