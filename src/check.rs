@@ -55,6 +55,9 @@ pub struct Input<'a> {
     pub newroot: Option<PathBuf>,
     /// kenv lookup.
     pub kenv: &'a dyn Fn(&str) -> Option<String>,
+    /// The running system's root as a fallback would mount it again (`Ok(None)`: a RAM root,
+    /// which cannot come back).
+    pub current_root: Result<Option<crate::kernel::MountSpec>, String>,
 }
 
 /// Run every check.
@@ -68,6 +71,7 @@ pub fn run(input: &Input<'_>) -> Vec<Finding> {
     ttys_findings(&input.paths, &mut out);
     hook_findings(input, &settings, &mut out);
     target_findings(&settings, &mut out);
+    confirm_findings(input, &settings, &mut out);
     if let Some(root) = &input.newroot {
         init_findings(root, &settings, &mut out);
     }
@@ -98,6 +102,35 @@ fn binary_findings(out: &mut Vec<Finding>) {
         (Level::Fail, "unwinding does not work")
     };
     add(out, level, "binary", text.to_owned());
+}
+
+/// Reroot once: whether the root a reroot would leave can be mounted again.
+fn confirm_findings(input: &Input<'_>, settings: &Settings, out: &mut Vec<Finding>) {
+    let Some(wait) = settings.reroot_confirm else {
+        return;
+    };
+    let s = wait.as_secs();
+    let (level, text) = match &input.current_root {
+        Ok(Some(r)) => (
+            Level::Ok,
+            format!(
+                "a reroot waits {s} s for `reinit confirm`, else back to {}:{}",
+                r.fstype, r.device
+            ),
+        ),
+        Ok(None) => (
+            Level::Warning,
+            format!(
+                "{}={s}: the root is a RAM root (an initramfs), which cannot be mounted again: no fallback",
+                keys::REROOT_CONFIRM
+            ),
+        ),
+        Err(e) => (
+            Level::Warning,
+            format!("{}={s}: the root cannot be told ({e}): no fallback", keys::REROOT_CONFIRM),
+        ),
+    };
+    add(out, level, "confirm", text);
 }
 
 /// The kenv keys reported in the `kenv` lines, in their order (the target has its own).
@@ -311,7 +344,23 @@ pub fn input<'a>(
         hook: base.join("etc/rc.reroot"),
         newroot,
         kenv,
+        current_root: current_root(),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn current_root() -> Result<Option<crate::kernel::MountSpec>, String> {
+    crate::kernel::linux_switch::current_root().map_err(|e| e.to_string())
+}
+
+#[cfg(target_os = "freebsd")]
+fn current_root() -> Result<Option<crate::kernel::MountSpec>, String> {
+    crate::kernel::freebsd::current_root().map_err(|e| e.to_string())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn current_root() -> Result<Option<crate::kernel::MountSpec>, String> {
+    Err("not supported on this system".into())
 }
 
 #[cfg(test)]
@@ -396,6 +445,40 @@ mod tests {
         assert_eq!(levels(&f, "init"), vec![Level::Fail]);
         assert_eq!(levels(&f, "kenv"), vec![Level::Fail; 4]);
         assert_eq!(report(&f), 1);
+    }
+
+    /// Reroot once: check says where a fallback would go, and warns when the root cannot
+    /// come back (an initramfs) or cannot be told; nothing when no confirmation is asked for.
+    #[test]
+    fn the_way_back_is_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let on = |k: &str| (k == "reinit.reroot_confirm").then(|| "60".to_owned());
+        let off = |_: &str| None;
+        let disk = crate::kernel::MountSpec {
+            fstype: "ext4".into(),
+            device: "/dev/vda".into(),
+            options: String::new(),
+            read_only: false,
+        };
+        let lines = |kenv: &dyn Fn(&str) -> Option<String>, root| {
+            let mut i = input(Some(d.path()), None, kenv);
+            i.current_root = root;
+            run(&i)
+                .into_iter()
+                .filter(|f| f.what == "confirm")
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines(&on, Ok(Some(disk.clone()))),
+            ["ok   confirm a reroot waits 60 s for `reinit confirm`, else back to ext4:/dev/vda"]
+        );
+        assert_eq!(
+            lines(&on, Ok(None)),
+            ["warn confirm reinit.reroot_confirm=60: the root is a RAM root (an initramfs), which cannot be mounted again: no fallback"]
+        );
+        assert_eq!(lines(&on, Err("EIO".into())).len(), 1);
+        assert!(lines(&off, Ok(Some(disk))).is_empty());
     }
 
     #[test]

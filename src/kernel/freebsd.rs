@@ -301,6 +301,13 @@ impl nmount::Nmount for Sys {
     }
 }
 
+/// The root as a reroot could mount it again (see [`nmount::root_spec`]).
+pub fn current_root() -> Result<Option<MountSpec>, KernelError> {
+    let fs = nmount::Nmount::statfs(&Sys, Path::new("/"))
+        .map_err(|e| KernelError::new("statfs", Some(Path::new("/")), e))?;
+    Ok(nmount::root_spec(&fs))
+}
+
 impl Kernel for FreeBsdKernel {
     fn start(&mut self) -> Result<(), KernelError> {
         unix::start()?;
@@ -444,9 +451,7 @@ impl Kernel for FreeBsdKernel {
     }
 
     fn current_root(&self) -> Result<Option<MountSpec>, KernelError> {
-        let fs = nmount::Nmount::statfs(&Sys, Path::new("/"))
-            .map_err(|e| KernelError::new("statfs", Some(Path::new("/")), e))?;
-        Ok(nmount::root_spec(&fs))
+        current_root()
     }
 
     fn mount_tmpfs(&mut self, dir: &Path) -> Result<(), KernelError> {

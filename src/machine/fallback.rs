@@ -57,11 +57,12 @@ impl<K: crate::kernel::Kernel> Init<K> {
     }
 
     /// At the start of the init a reroot started: the deadline, when the record asks for a
-    /// confirmation that has not come.
+    /// confirmation that has not come; and whether that reroot was a fallback.
     pub(super) fn arm_deadline(&mut self) {
         let Some(r) = Record::load(&self.paths.reroot_dir) else {
             return;
         };
+        self.came_back = r.fallback;
         if r.confirm_s == 0 || r.confirmed || r.fallback || r.previous.is_none() {
             return;
         }

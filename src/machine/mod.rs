@@ -167,6 +167,8 @@ pub struct Init<K: Kernel> {
     confirm_by: Option<Duration>,
     /// The reroot under way is a fallback.
     falling_back: Option<fallback::Fallback>,
+    /// A fallback started this init: rc is told (`REROOT_FALLBACK=1`).
+    came_back: bool,
 }
 
 impl<K: Kernel> Init<K> {
@@ -185,6 +187,7 @@ impl<K: Kernel> Init<K> {
             quick_shell_deaths: 0,
             confirm_by: None,
             falling_back: None,
+            came_back: false,
         }
     }
 

@@ -225,6 +225,8 @@ impl<K: Kernel> Init<K> {
             "reroot: cannot exec init from {}; going to single user mode",
             init.list
         );
+        // A reroot that asked for confirmation falls back instead (see `fallback`).
+        self.arm_deadline();
         State::SingleUser
     }
 

@@ -24,7 +24,12 @@ impl<K: Kernel> Init<K> {
             RuncomMode::Autoboot => &["autoboot"],
             RuncomMode::Fastboot => &[],
         };
-        let end = match self.start_script(Role::Rc, &script, args, config::script_env()) {
+        let mut env = config::script_env();
+        if self.came_back {
+            // The system is back on the root it left, after a reroot that was not confirmed.
+            env.push(("REROOT_FALLBACK".into(), "1".into()));
+        }
+        let end = match self.start_script(Role::Rc, &script, args, env) {
             Ok(pid) => loop {
                 match self.wait_script(pid, None, interrupts_rc)? {
                     // init.c leaves rc running during a reroot; when the reroot aborts, rc

@@ -943,6 +943,60 @@ fn unconfirmed_kernel(rr: &Rr, confirmed: bool) -> FakeKernel {
     k
 }
 
+/// Reroot once, Linux: a new root whose init cannot be exec'd (gone after the checks) is left
+/// by the trampoline for the previous root, which is mounted and switched to in turn.
+#[test]
+fn a_new_root_without_an_init_falls_back_from_the_trampoline() {
+    let rr = Rr::new();
+    let previous = rr.root.p("dev/md0");
+    rr.root.write("dev/md0", "", 0o600);
+    // Both roots' init is the fake's exec failure: after the fallback, single-user.
+    let mut k = rr.kernel_without_survivor(SwitchKind::User);
+    k.set_mounted_tmpfs(&rr.staging)
+        .add_device(previous.to_str().unwrap(), &rr.root.p("new"));
+    fs::create_dir_all(&rr.staging).unwrap();
+    crate::newroot::Record {
+        count: 1,
+        target: Some(format!("ufs:{}", rr.device.display())),
+        previous: Some(format!("ufs:{}", previous.display())),
+        confirm_s: 60,
+        ..Default::default()
+    }
+    .save(&rr.staging)
+    .unwrap();
+    let mut init = rr.root.init(k);
+    let first = init.boot(Flags {
+        reroot: true,
+        ..Flags::default()
+    });
+    assert_eq!(first, State::SingleUser);
+    init.k.exit(100, Exited(0)).exit(101, Exited(0));
+    let ((), log) = crate::testutil::logged(|| init.transition(first));
+    let switches: Vec<String> = init
+        .k
+        .actions()
+        .iter()
+        .filter_map(|c| match c {
+            Call::SwitchRoot(t, _) => Some(t.device.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            rr.device.display().to_string(),
+            previous.display().to_string()
+        ],
+        "{log}"
+    );
+    assert!(
+        log.contains("went to single-user mode: falling back to"),
+        "{log}"
+    );
+    let r = crate::newroot::Record::load(&rr.staging).unwrap();
+    assert!(r.fallback && r.count == 2, "{r:?}");
+}
+
 /// Reroot once: a new root whose rc fails is left at once for the previous root, instead of
 /// single-user mode on it.
 #[test]
@@ -1013,6 +1067,18 @@ fn an_unconfirmed_new_root_falls_back_to_the_previous_root() {
         "{r:?}"
     );
     assert_eq!(r.target, Some(format!("ufs:{previous}")));
+    // The previous root's init (a reinit): rc is told it is a fallback, and nothing is armed.
+    let mut k = FakeKernel::new();
+    k.set_mounted_tmpfs(&rr.staging).exit(100, Exited(0));
+    let mut back = rr.root.init(k);
+    let first = back.boot(Flags::default());
+    back.transition(first);
+    let rc_env = &back.k.spawns()[0].0.env;
+    assert!(
+        rc_env.contains(&("REROOT_FALLBACK".into(), "1".into())),
+        "{rc_env:?}"
+    );
+    assert_eq!(back.confirm_by, None);
 
     let rr = Rr::new();
     let mut init = unconfirmed(&rr, true);
