@@ -75,6 +75,21 @@ impl<K: crate::kernel::Kernel> Init<K> {
         self.confirm_by = Some(self.k.now() + Duration::from_secs(s));
     }
 
+    /// Back on the previous root after a fallback: the hook's `abort` phase undoes what its
+    /// `prepare` did for the reroot that was not confirmed (e.g. detaches its NBD device,
+    /// which nothing uses any more). The hook is this root's, the one that prepared it, and
+    /// this is the plain `abort` of the contract: that reroot failed after `prepare` ran.
+    pub(super) fn undo_unconfirmed(&mut self) -> Step<()> {
+        let Some(hook) = self.hook_for("abort") else {
+            return Ok(());
+        };
+        let dir = self.paths.reroot_dir.clone();
+        if let Err(e) = self.run_hook(&hook, "abort", &dir)? {
+            tracing::warn!("reroot: {e}");
+        }
+        Ok(())
+    }
+
     /// A wait's timeout, shortened to end at the deadline.
     pub(super) fn until_deadline(&self, timeout: Option<Duration>) -> Option<Duration> {
         let Some(by) = self.confirm_by else {

@@ -290,7 +290,7 @@ impl<K: Kernel> Init<K> {
         env.push(("REROOT_DIR".into(), dir.display().to_string()));
         env.push(("REROOT_PHASE".into(), phase.into()));
         if self.falling_back.is_some() {
-            // The hook attaches the previous root's devices again.
+            // A fallback's prepare and abort: the previous root's devices are still there.
             env.push(("REROOT_FALLBACK".into(), "1".into()));
         }
         let timeout = settings::hook_timeout(self.kenv()).warned();

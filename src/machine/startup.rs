@@ -34,6 +34,9 @@ impl<K: Kernel> Init<K> {
         }
         self.report_previous_reroot();
         self.arm_deadline();
+        if self.came_back && self.undo_unconfirmed().is_err() {
+            return State::SingleUser; // the fake kernel ran out of events
+        }
         // /dev and /proc before anything runs: an initramfs has no devtmpfs of its own, and
         // init_script needs /dev/null and a console as much as rc does.
         for e in self.k.early_mounts() {

@@ -80,6 +80,15 @@ fn request_reroot(sb: &Sandbox) {
     sb.signal(Signal::SIGIO);
 }
 
+/// /dev/boots once it has `n` lines (each root's rc adds its name).
+fn boots(sb: &Sandbox, n: usize) -> String {
+    wait_for(T, || {
+        sb.read_inside("/dev/boots")
+            .filter(|b| b.lines().count() >= n)
+    })
+    .unwrap_or_else(|| panic!("{n} boots never happened; console:\n{}", sb.console()))
+}
+
 fn daemon_pid(sb: &Sandbox) -> String {
     wait_for(T, || {
         sb.read_inside("/dev/reroot/daemon.pid")
@@ -156,13 +165,7 @@ fn a_to_b_to_a_keeps_the_daemon_that_serves_the_current_root() {
         &[],
         &[&format!("next.A={dev_b}"), &format!("next.B={dev_a}")],
     );
-    let boots = |n: usize| {
-        wait_for(T, || {
-            sb.read_inside("/dev/boots")
-                .filter(|b| b.lines().count() >= n)
-        })
-        .unwrap_or_else(|| panic!("{n} boots never happened; console:\n{}", sb.console()))
-    };
+    let boots = |n: usize| boots(&sb, n);
     assert_eq!(boots(1), "A\n");
     request_reroot(&sb);
     assert_eq!(boots(2), "A\nB\n");
@@ -210,13 +213,7 @@ fn an_unconfirmed_new_root_falls_back_to_the_previous_one() {
                 "reinit.reroot_confirm=2",
             ],
         );
-        let boots = |n: usize| {
-            wait_for(T, || {
-                sb.read_inside("/dev/boots")
-                    .filter(|b| b.lines().count() >= n)
-            })
-            .unwrap_or_else(|| panic!("{n} boots never happened; console:\n{}", sb.console()))
-        };
+        let boots = |n: usize| boots(&sb, n);
         assert_eq!(boots(1), "A\n");
         request_reroot(&sb);
         assert_eq!(boots(2), "A\nB\n");

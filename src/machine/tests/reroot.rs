@@ -917,13 +917,16 @@ fn a_reroot_that_asks_for_confirmation_records_the_root_it_leaves() {
 /// The init a reroot started that asked for confirmation (`reroot #1` to `rr.device`, 60 s,
 /// previous root `dev/md0` of the test root), on a fake that has both roots.
 fn unconfirmed(rr: &Rr, confirmed: bool) -> Init<FakeKernel> {
-    let mut init = multi_user(&rr.root, unconfirmed_kernel(rr, confirmed));
+    let mut init = multi_user(
+        &rr.root,
+        unconfirmed_kernel(rr, confirmed, SwitchKind::Kernel),
+    );
     init.k.clear_calls();
     init
 }
 
 /// The fake of [`unconfirmed`], before start-up.
-fn unconfirmed_kernel(rr: &Rr, confirmed: bool) -> FakeKernel {
+fn unconfirmed_kernel(rr: &Rr, confirmed: bool, kind: SwitchKind) -> FakeKernel {
     let previous = rr.root.p("dev/md0");
     rr.root.write("dev/md0", "", 0o600);
     fs::create_dir_all(&rr.staging).unwrap();
@@ -937,7 +940,7 @@ fn unconfirmed_kernel(rr: &Rr, confirmed: bool) -> FakeKernel {
     }
     .save(&rr.staging)
     .unwrap();
-    let mut k = rr.kernel_without_survivor(SwitchKind::Kernel);
+    let mut k = rr.kernel_without_survivor(kind);
     k.set_mounted_tmpfs(&rr.staging)
         .add_device(previous.to_str().unwrap(), &rr.root.p("new"));
     k
@@ -949,21 +952,8 @@ fn unconfirmed_kernel(rr: &Rr, confirmed: bool) -> FakeKernel {
 fn a_new_root_without_an_init_falls_back_from_the_trampoline() {
     let rr = Rr::new();
     let previous = rr.root.p("dev/md0");
-    rr.root.write("dev/md0", "", 0o600);
     // Both roots' init is the fake's exec failure: after the fallback, single-user.
-    let mut k = rr.kernel_without_survivor(SwitchKind::User);
-    k.set_mounted_tmpfs(&rr.staging)
-        .add_device(previous.to_str().unwrap(), &rr.root.p("new"));
-    fs::create_dir_all(&rr.staging).unwrap();
-    crate::newroot::Record {
-        count: 1,
-        target: Some(format!("ufs:{}", rr.device.display())),
-        previous: Some(format!("ufs:{}", previous.display())),
-        confirm_s: 60,
-        ..Default::default()
-    }
-    .save(&rr.staging)
-    .unwrap();
+    let k = unconfirmed_kernel(&rr, false, SwitchKind::User);
     let mut init = rr.root.init(k);
     let first = init.boot(Flags {
         reroot: true,
@@ -1002,7 +992,7 @@ fn a_new_root_without_an_init_falls_back_from_the_trampoline() {
 #[test]
 fn a_new_root_whose_rc_fails_falls_back_instead_of_single_user() {
     let rr = Rr::new();
-    let mut k = unconfirmed_kernel(&rr, false);
+    let mut k = unconfirmed_kernel(&rr, false, SwitchKind::Kernel);
     // rc (100) fails; then the fallback's hook phases.
     k.exit(100, Exited(1))
         .exit(101, Exited(0))
@@ -1067,17 +1057,28 @@ fn an_unconfirmed_new_root_falls_back_to_the_previous_root() {
         "{r:?}"
     );
     assert_eq!(r.target, Some(format!("ufs:{previous}")));
-    // The previous root's init (a reinit): rc is told it is a fallback, and nothing is armed.
+    // The previous root's init (a reinit): the hook's abort phase undoes the reroot that was
+    // left (100), then rc (101) is told it is a fallback; nothing is armed.
     let mut k = FakeKernel::new();
-    k.set_mounted_tmpfs(&rr.staging).exit(100, Exited(0));
+    k.set_mounted_tmpfs(&rr.staging)
+        .exit(100, Exited(0))
+        .exit(101, Exited(0));
     let mut back = rr.root.init(k);
     let first = back.boot(Flags::default());
     back.transition(first);
-    let rc_env = &back.k.spawns()[0].0.env;
+    let spawns = back.k.spawns();
+    let fallback = ("REROOT_FALLBACK".to_owned(), "1".to_owned());
+    assert_eq!(spawns[0].0.path, rr.root.paths.rc_reroot);
+    assert!(spawns[0]
+        .0
+        .env
+        .contains(&("REROOT_PHASE".into(), "abort".into())));
     assert!(
-        rc_env.contains(&("REROOT_FALLBACK".into(), "1".into())),
-        "{rc_env:?}"
+        !spawns[0].0.env.contains(&fallback),
+        "the plain abort of reroot #1"
     );
+    assert_eq!(spawns[1].0.path, rr.root.paths.rc);
+    assert!(spawns[1].0.env.contains(&fallback), "{:?}", spawns[1].0.env);
     assert_eq!(back.confirm_by, None);
 
     let rr = Rr::new();
