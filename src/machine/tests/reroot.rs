@@ -916,11 +916,8 @@ fn a_reroot_that_asks_for_confirmation_records_the_root_it_leaves() {
 
 /// The init a reroot started that asked for confirmation (`reroot #1` to `rr.device`, 60 s,
 /// previous root `dev/md0` of the test root), on a fake that has both roots.
-fn unconfirmed(rr: &Rr, confirmed: bool) -> Init<FakeKernel> {
-    let mut init = multi_user(
-        &rr.root,
-        unconfirmed_kernel(rr, confirmed, SwitchKind::Kernel),
-    );
+fn unconfirmed(rr: &Rr, confirmed: bool, kind: SwitchKind) -> Init<FakeKernel> {
+    let mut init = multi_user(&rr.root, unconfirmed_kernel(rr, confirmed, kind));
     init.k.clear_calls();
     init
 }
@@ -950,10 +947,16 @@ fn unconfirmed_kernel(rr: &Rr, confirmed: bool, kind: SwitchKind) -> FakeKernel 
 /// by the trampoline for the previous root, which is mounted and switched to in turn.
 #[test]
 fn a_new_root_without_an_init_falls_back_from_the_trampoline() {
+    for kind in [SwitchKind::Kernel, SwitchKind::User] {
+        a_new_root_without_an_init_falls_back_from_the_trampoline_on(kind);
+    }
+}
+
+fn a_new_root_without_an_init_falls_back_from_the_trampoline_on(kind: SwitchKind) {
     let rr = Rr::new();
     let previous = rr.root.p("dev/md0");
     // Both roots' init is the fake's exec failure: after the fallback, single-user.
-    let k = unconfirmed_kernel(&rr, false, SwitchKind::User);
+    let k = unconfirmed_kernel(&rr, false, kind);
     let mut init = rr.root.init(k);
     let first = init.boot(Flags {
         reroot: true,
@@ -991,8 +994,14 @@ fn a_new_root_without_an_init_falls_back_from_the_trampoline() {
 /// single-user mode on it.
 #[test]
 fn a_new_root_whose_rc_fails_falls_back_instead_of_single_user() {
+    for kind in [SwitchKind::Kernel, SwitchKind::User] {
+        a_new_root_whose_rc_fails_falls_back_instead_of_single_user_on(kind);
+    }
+}
+
+fn a_new_root_whose_rc_fails_falls_back_instead_of_single_user_on(kind: SwitchKind) {
     let rr = Rr::new();
-    let mut k = unconfirmed_kernel(&rr, false, SwitchKind::Kernel);
+    let mut k = unconfirmed_kernel(&rr, false, kind);
     // rc (100) fails; then the fallback's hook phases.
     k.exit(100, Exited(1))
         .exit(101, Exited(0))
@@ -1029,8 +1038,14 @@ fn a_new_root_whose_rc_fails_falls_back_instead_of_single_user() {
 /// Confirmed in time (negative control) → nothing happens.
 #[test]
 fn an_unconfirmed_new_root_falls_back_to_the_previous_root() {
+    for kind in [SwitchKind::Kernel, SwitchKind::User] {
+        an_unconfirmed_new_root_falls_back_to_the_previous_root_on(kind);
+    }
+}
+
+fn an_unconfirmed_new_root_falls_back_to_the_previous_root_on(kind: SwitchKind) {
     let rr = Rr::new();
-    let mut init = unconfirmed(&rr, false);
+    let mut init = unconfirmed(&rr, false, kind);
     init.k.tick(Duration::from_secs(61));
     init.k.exit(102, Exited(0)).exit(103, Exited(0));
     init.transition(State::MultiUser);
@@ -1082,7 +1097,7 @@ fn an_unconfirmed_new_root_falls_back_to_the_previous_root() {
     assert_eq!(back.confirm_by, None);
 
     let rr = Rr::new();
-    let mut init = unconfirmed(&rr, true);
+    let mut init = unconfirmed(&rr, true, kind);
     init.k.tick(Duration::from_secs(61));
     init.transition(State::MultiUser);
     assert!(!init
@@ -1090,6 +1105,49 @@ fn an_unconfirmed_new_root_falls_back_to_the_previous_root() {
         .actions()
         .iter()
         .any(|c| matches!(c, Call::SwitchRoot(..))));
+}
+
+/// Reroot once: a fallback that fails its checks (the previous root has no init now) ends in
+/// single-user mode on the unconfirmed root, with both roots named, and is not tried again.
+#[test]
+fn a_fallback_that_fails_its_checks_ends_in_single_user_once() {
+    for kind in [SwitchKind::Kernel, SwitchKind::User] {
+        let rr = Rr::new();
+        let mut k = unconfirmed_kernel(&rr, false, kind);
+        // The previous root's device now holds a tree without an init.
+        fs::create_dir_all(rr.root.p("empty/dev")).unwrap();
+        fs::create_dir_all(rr.root.p("empty/proc")).unwrap();
+        k.add_device(rr.root.p("dev/md0").to_str().unwrap(), &rr.root.p("empty"));
+        let mut init = multi_user(&rr.root, k);
+        init.k.clear_calls();
+        // The deadline; the fallback's prepare (102) and abort (103); then single-user.
+        init.k.tick(Duration::from_secs(61));
+        init.k.exit(102, Exited(0)).exit(103, Exited(0));
+        let ((), log) = crate::testutil::logged(|| init.transition(State::MultiUser));
+        let a = init.k.actions();
+        assert!(
+            !a.iter().any(|c| matches!(c, Call::SwitchRoot(..))),
+            "{kind:?}"
+        );
+        assert!(
+            a.iter()
+                .any(|c| matches!(c, Call::Spawn(s, _) if s.argv == ["-sh"])),
+            "{kind:?}: {log}"
+        );
+        assert_eq!(log.matches("falling back to").count(), 1, "{log}");
+        let previous = format!("ufs:{}", rr.root.p("dev/md0").display());
+        let new = format!("ufs:{}", rr.device.display());
+        assert!(
+            log.contains(&format!(
+                "reroot #1 to {new} was not confirmed, and the fallback to {previous} failed"
+            )),
+            "{log}"
+        );
+        let aborts = a.iter().filter(|c| phase(c).as_deref() == Some("abort"));
+        assert!(aborts
+            .map(env_of)
+            .all(|e| e.contains(&("REROOT_FALLBACK".into(), "1".into()))));
+    }
 }
 
 /// How many of the calls so far match `f`.
