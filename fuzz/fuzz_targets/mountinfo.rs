@@ -1,6 +1,7 @@
 //! `/proc/self/mountinfo` with its octal escapes (`linux_switch::parse_mountinfo`,
-//! `mount_of`): never panics; every mount read, written back as the kernel writes it
-//! (space, tab, newline, backslash and `#` as `\ooo`), parses to the same mount.
+//! `mount_of`, `root_of`): never panics; every mount read, written back as the kernel writes
+//! it (space, tab, newline, backslash and `#` as `\ooo`; read-only, fstype and source
+//! included), parses to the same mount.
 #![no_main]
 
 use std::path::Path;
@@ -22,13 +23,16 @@ fn escape(p: &Path) -> String {
 
 fn line(m: &MountInfo) -> String {
     format!(
-        "{} {} {}:{} {} {} rw,relatime shared:1 - ext4 /dev/vda rw\n",
+        "{} {} {}:{} {} {} {},relatime shared:1 - {} {} rw\n",
         m.id,
         m.parent,
         libc::major(m.dev),
         libc::minor(m.dev),
         escape(&m.root),
-        escape(&m.mount_point)
+        escape(&m.mount_point),
+        if m.read_only { "ro" } else { "rw" },
+        m.fstype,
+        escape(Path::new(&m.source))
     )
 }
 
@@ -44,4 +48,5 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = linux_switch::mount_of(Path::new("/"), &mounts);
+    let _ = linux_switch::root_of(&mounts);
 });
