@@ -58,8 +58,8 @@ impl<K: crate::kernel::Kernel> Init<K> {
 
     /// At the start of the init a reroot started: the deadline, when the record asks for a
     /// confirmation that has not come; and whether that reroot was a fallback.
-    pub(super) fn arm_deadline(&mut self) {
-        let Some(r) = Record::load(&self.paths.reroot_dir) else {
+    pub(super) fn arm_deadline(&mut self, record: Option<Record>) {
+        let Some(r) = record else {
             return;
         };
         self.came_back = r.fallback;

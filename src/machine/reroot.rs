@@ -226,15 +226,16 @@ impl<K: Kernel> Init<K> {
             init.list
         );
         // A reroot that asked for confirmation falls back instead (see `fallback`).
-        self.arm_deadline();
+        self.arm_deadline(Some(record));
         State::SingleUser
     }
 
-    /// Log what the previous reroot left in the staging area (a new init after a reroot).
-    pub(super) fn report_previous_reroot(&self) {
-        if let Some(r) = Record::load(&self.paths.reroot_dir) {
-            tracing::info!("{}", r.summary());
-        }
+    /// Log what the previous reroot left in the staging area (a new init after a reroot),
+    /// and hand it on.
+    pub(super) fn report_previous_reroot(&self) -> Option<Record> {
+        let r = Record::load(&self.paths.reroot_dir)?;
+        tracing::info!("{}", r.summary());
+        Some(r)
     }
 
     pub(super) fn reroot_order(&self) -> Order {

@@ -32,8 +32,8 @@ impl<K: Kernel> Init<K> {
             tracing::info!("reroot phase two");
             return self.reroot_phase_two();
         }
-        self.report_previous_reroot();
-        self.arm_deadline();
+        let record = self.report_previous_reroot();
+        self.arm_deadline(record);
         if self.came_back && self.undo_unconfirmed().is_err() {
             return State::SingleUser; // the fake kernel ran out of events
         }
